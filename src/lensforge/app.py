@@ -1,0 +1,112 @@
+"""The FastAPI application: `create_app()` wires settings, database, storage and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lensforge import __version__
+from lensforge.config import Settings, get_settings
+from lensforge.errors import LensforgeError
+from lensforge.kit import migrate
+from lensforge.kit.db import create_db_engine, create_session_factory
+from lensforge.logging import RequestIdMiddleware, configure_logging
+from lensforge.routes import api_router
+from lensforge.storage.factory import create_object_store
+
+API_PREFIX = "/api/v1"
+
+log = structlog.get_logger("lensforge.app")
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        _ = settings.secret_key  # fail at start, not at first login, on a weak secret
+        engine = create_db_engine(
+            settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+        )
+        if run_migrations:
+            migrate.upgrade(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.object_store = create_object_store(settings)
+        log.info("started", version=__version__, database=engine.dialect.name,
+                 storage=settings.storage.backend)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Lensforge",
+        version=__version__,
+        description="Self-hostable platform for training vision models.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+    )
+    app.add_middleware(RequestIdMiddleware)
+    _install_error_handlers(app)
+    app.include_router(api_router, prefix=API_PREFIX)
+    return app
+
+
+def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LensforgeError)
+    async def _domain_error(_request: Request, exc: LensforgeError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("server error", code=exc.code, message=exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            _error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]),
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse(
+            _error_body("validation_error", "the request is not valid", {"fields": fields}),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            _error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return JSONResponse(
+            _error_body("internal_error", "an unexpected error occurred; see the server log",
+                        {"request_id": getattr(request.state, "request_id", None)}),
+            status_code=500,
+        )

@@ -1,0 +1,114 @@
+"""THE access policy: which role may perform which action. Every route goes through `authorize`.
+
+A role is held per organization. Actions are `resource:verb` strings. API keys may narrow what
+their owner's role allows with scopes (`*`, `project:*`, `*:read`, `dataset:import`), never widen it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from fnmatch import fnmatchcase
+
+from lensforge.errors import Forbidden
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    ADVANCED_ENGINEER = "advanced_engineer"
+    STANDARD_ENGINEER = "standard_engineer"
+    GUEST = "guest"
+
+
+class Action(StrEnum):
+    ORGANIZATION_READ = "organization:read"
+    ORGANIZATION_UPDATE = "organization:update"
+    MEMBER_READ = "member:read"
+    MEMBER_MANAGE = "member:manage"
+    PROJECT_READ = "project:read"
+    PROJECT_CREATE = "project:create"
+    PROJECT_UPDATE = "project:update"
+    PROJECT_DELETE = "project:delete"
+    PROJECT_MEMBER_MANAGE = "project_member:manage"
+    PROJECT_VIEW_ALL = "project:view_all"
+    API_KEY_READ = "api_key:read"
+    API_KEY_MANAGE = "api_key:manage"
+    DATASET_READ = "dataset:read"
+    DATASET_IMPORT = "dataset:import"
+    DATASET_EDIT = "dataset:edit"
+    DATASET_DELETE = "dataset:delete"
+    DATASET_SHARE = "dataset:share"
+    STORAGE_ADMIN = "storage:admin"
+
+
+_EVERYONE = frozenset(Role)
+_ENGINEERS_UP = frozenset(
+    {Role.ADMIN, Role.MANAGER, Role.ADVANCED_ENGINEER, Role.STANDARD_ENGINEER}
+)
+_ADVANCED_UP = frozenset({Role.ADMIN, Role.MANAGER, Role.ADVANCED_ENGINEER})
+_MANAGERS_UP = frozenset({Role.ADMIN, Role.MANAGER})
+_ADMIN_ONLY = frozenset({Role.ADMIN})
+
+# The role × action table. A guest sees but never changes; engineers build; managers run the team.
+POLICY: dict[Action, frozenset[Role]] = {
+    Action.ORGANIZATION_READ: _EVERYONE,
+    Action.ORGANIZATION_UPDATE: _ADMIN_ONLY,
+    Action.MEMBER_READ: _EVERYONE,
+    Action.MEMBER_MANAGE: _MANAGERS_UP,
+    Action.PROJECT_READ: _EVERYONE,
+    Action.PROJECT_CREATE: _ENGINEERS_UP,
+    Action.PROJECT_UPDATE: _ADVANCED_UP,
+    Action.PROJECT_DELETE: _MANAGERS_UP,
+    Action.PROJECT_MEMBER_MANAGE: _MANAGERS_UP,
+    Action.PROJECT_VIEW_ALL: _MANAGERS_UP,
+    Action.API_KEY_READ: _EVERYONE,
+    Action.API_KEY_MANAGE: _ENGINEERS_UP,
+    Action.DATASET_READ: _EVERYONE,
+    Action.DATASET_IMPORT: _ENGINEERS_UP,
+    Action.DATASET_EDIT: _ENGINEERS_UP,
+    Action.DATASET_DELETE: _ADVANCED_UP,
+    Action.DATASET_SHARE: _MANAGERS_UP,
+    Action.STORAGE_ADMIN: _ADMIN_ONLY,
+}
+
+# Roles a manager may hand out; only an admin can make another admin.
+ASSIGNABLE_BY: dict[Role, frozenset[Role]] = {
+    Role.ADMIN: frozenset(Role),
+    Role.MANAGER: frozenset(Role) - {Role.ADMIN},
+}
+
+
+def role_allows(role: Role, action: Action) -> bool:
+    return role in POLICY[action]
+
+
+def scopes_allow(scopes: list[str] | None, action: Action) -> bool:
+    """`None` means an interactive login (no narrowing); a list comes from an API key."""
+    if scopes is None:
+        return True
+    return any(fnmatchcase(action.value, pattern) for pattern in scopes)
+
+
+def is_valid_scope(scope: str) -> bool:
+    resource, _, verb = scope.partition(":")
+    if scope == "*":
+        return True
+    if not verb:
+        return False
+    known = {action.value for action in Action}
+    return any(fnmatchcase(action, scope) for action in known) and bool(resource)
+
+
+def authorize(role: Role, scopes: list[str] | None, action: Action) -> None:
+    if not role_allows(role, action):
+        raise Forbidden(
+            f"your role '{role.value}' does not allow '{action.value}'",
+            details={"action": action.value, "role": role.value},
+            code="permission_denied",
+        )
+    if not scopes_allow(scopes, action):
+        raise Forbidden(
+            f"this API key's scopes do not include '{action.value}'",
+            details={"action": action.value, "scopes": scopes},
+            code="scope_denied",
+        )

@@ -1,0 +1,145 @@
+"""One settings root for the whole server, read from `LENSFORGE_*` environment variables.
+
+Nested sections use a double underscore: `LENSFORGE_DATABASE__URL`, `LENSFORGE_STORAGE__BACKEND`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_dir
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lensforge.errors import ConfigurationError
+
+# Values that appear in tutorials and sample configs; a deployment using one is not secret.
+_KNOWN_WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "secret-key", "dev", "development", "lensforge"})
+_MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+class DatabaseSettings(BaseModel):
+    # Empty means: SQLite file inside the data directory.
+    url: str = ""
+    echo: bool = False
+    pool_size: int = 10
+
+
+class LocalStorageSettings(BaseModel):
+    # Empty means: `<data_dir>/objects`.
+    root: str = ""
+
+
+class S3StorageSettings(BaseModel):
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    bucket: str = "lensforge"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    # Path-style addressing works with every S3-compatible server (MinIO, SeaweedFS).
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    create_bucket: bool = True
+
+
+class StorageSettings(BaseModel):
+    backend: Literal["local", "s3"] = "local"
+    local: LocalStorageSettings = Field(default_factory=LocalStorageSettings)
+    s3: S3StorageSettings = Field(default_factory=S3StorageSettings)
+    presign_default_expiry_seconds: int = 3600
+    presign_max_expiry_seconds: int = 7 * 24 * 3600
+
+
+class SecuritySettings(BaseModel):
+    # Empty means: generated once per installation and kept in `<data_dir>/secret_key` (mode 0600).
+    secret_key: SecretStr | None = None
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    allow_signup: bool = True
+    password_min_length: int = 10
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # The address clients use to reach this server; presigned links of local storage point here.
+    public_url: str = ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LENSFORGE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    env: Environment = Environment.PRODUCTION
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("lensforge")))
+    log_level: str = "INFO"
+    log_json: bool = False
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.data_dir / 'lensforge.db'}"
+
+    @property
+    def local_storage_root(self) -> Path:
+        if self.storage.local.root:
+            return Path(self.storage.local.root)
+        return self.data_dir / "objects"
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    @cached_property
+    def secret_key(self) -> str:
+        """The signing key for tokens and presigned links, validated or generated once."""
+        configured = self.security.secret_key
+        if configured is not None:
+            value = configured.get_secret_value()
+            weak = value.lower() in _KNOWN_WEAK_SECRETS or len(value) < _MIN_SECRET_LENGTH
+            if weak and self.env is not Environment.DEVELOPMENT:
+                raise ConfigurationError(
+                    "LENSFORGE_SECURITY__SECRET_KEY is a known default or shorter than "
+                    f"{_MIN_SECRET_LENGTH} characters; set a random value "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                    " or leave it unset to have one generated."
+                )
+            return value
+        return _load_or_create_secret(self.data_dir / "secret_key")
+
+
+def _load_or_create_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must agree on one key; the loser reads the winner's.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,65 @@
+"""The one error tree of the server. Every domain error carries its HTTP status and a stable code.
+
+Services raise these; a single handler (see `lensforge.app`) renders them as
+`{"error": {"code": ..., "message": ..., "details": ...}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LensforgeError(Exception):
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+
+class ConfigurationError(LensforgeError):
+    code = "configuration_error"
+
+
+class BadRequest(LensforgeError):
+    status_code = 400
+    code = "bad_request"
+
+
+class ValidationFailed(LensforgeError):
+    status_code = 422
+    code = "validation_error"
+
+
+class Unauthorized(LensforgeError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(LensforgeError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(LensforgeError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(LensforgeError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(LensforgeError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(LensforgeError):
+    status_code = 503
+    code = "service_unavailable"

@@ -1,0 +1,52 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from lensforge import __version__
+from lensforge.kit.schemas import Schema
+from lensforge.storage.base import ObjectStore
+
+router = APIRouter(tags=["health"])
+
+
+class Health(Schema):
+    status: str
+    version: str
+
+
+class Readiness(Schema):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok", version=__version__)
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+def ready(request: Request) -> JSONResponse:
+    """Readiness: the database and object storage answer."""
+    checks: dict[str, str] = {}
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    try:
+        with factory() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # a probe reports every failure instead of raising
+        checks["database"] = f"error: {type(exc).__name__}: {exc}"
+    store: ObjectStore = request.app.state.object_store
+    try:
+        store.check()
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"error: {type(exc).__name__}: {exc}"
+    ok = all(value == "ok" for value in checks.values())
+    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
