@@ -34,7 +34,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         configure_logging(settings.log_level, json=settings.log_json)
         _ = settings.secret_key  # fail at start, not at first login, on a weak secret
         engine = create_db_engine(
-            settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
         )
         if run_migrations:
             migrate.upgrade(engine)
@@ -42,8 +44,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         app.state.object_store = create_object_store(settings)
-        log.info("started", version=__version__, database=engine.dialect.name,
-                 storage=settings.storage.backend)
+        log.info(
+            "started",
+            version=__version__,
+            database=engine.dialect.name,
+            storage=settings.storage.backend,
+        )
         try:
             yield
         finally:
@@ -106,7 +112,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return JSONResponse(
-            _error_body("internal_error", "an unexpected error occurred; see the server log",
-                        {"request_id": getattr(request.state, "request_id", None)}),
+            _error_body(
+                "internal_error",
+                "an unexpected error occurred; see the server log",
+                {"request_id": getattr(request.state, "request_id", None)},
+            ),
             status_code=500,
         )

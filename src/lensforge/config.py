@@ -19,7 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lensforge.errors import ConfigurationError
 
 # Values that appear in tutorials and sample configs; a deployment using one is not secret.
-_KNOWN_WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "secret-key", "dev", "development", "lensforge"})
+_KNOWN_WEAK_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "secret-key", "dev", "development", "lensforge"}
+)
 _MIN_SECRET_LENGTH = 32
 
 

@@ -13,12 +13,22 @@ class LensforgeError(Exception):
     status_code: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        keep_writes: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
         if code is not None:
             self.code = code
+        # Normally an error rolls the request's transaction back. A few refusals must leave a
+        # trace that survives them (e.g. revoking a stolen refresh token's session).
+        self.keep_writes = keep_writes
 
 
 class ConfigurationError(LensforgeError):

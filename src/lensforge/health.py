@@ -8,10 +8,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge import __version__
+from lensforge.auth.dependencies import PUBLIC
 from lensforge.kit.schemas import Schema
 from lensforge.storage.base import ObjectStore
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 class Health(Schema):

@@ -1,7 +1,8 @@
 """THE access policy: which role may perform which action. Every route goes through `authorize`.
 
 A role is held per organization. Actions are `resource:verb` strings. API keys may narrow what
-their owner's role allows with scopes (`*`, `project:*`, `*:read`, `dataset:import`), never widen it.
+their owner's role allows with scopes (`*`, `project:*`, `*:read`, `dataset:import`), never
+widen it.
 """
 
 from __future__ import annotations

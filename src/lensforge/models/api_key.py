@@ -17,7 +17,9 @@ class ApiKey(IdMixin, CreatedAtMixin, Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     # Public part of the key, used to find the row; the secret part is compared by hash.
     prefix: Mapped[str] = mapped_column(String(32), unique=True)

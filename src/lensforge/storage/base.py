@@ -15,6 +15,10 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from lensforge.errors import BadRequest, NotFound, ServiceUnavailable
 
 MAX_KEY_LENGTH = 1024
+# What an object is served as when its writer did not say; both backends store it explicitly.
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# SigV4 refuses presigned URLs valid for longer than a week; the local backend keeps the same cap.
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
 class ObjectNotFound(NotFound):
@@ -29,6 +33,12 @@ class StorageUnavailable(ServiceUnavailable):
     code = "storage_unavailable"
 
 
+class SizeMismatch(BadRequest):
+    """The stream did not hold the number of bytes the caller announced; nothing was stored."""
+
+    code = "size_mismatch"
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
@@ -41,7 +51,12 @@ class ObjectInfo:
 @runtime_checkable
 class ObjectStore(Protocol):
     def put(
-        self, key: str, stream: BinaryIO, *, size: int | None = None, content_type: str | None = None
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        size: int | None = None,
+        content_type: str | None = None,
     ) -> ObjectInfo:
         """Store `stream` under `key`, replacing any previous object; atomic for readers."""
         ...
@@ -68,15 +83,11 @@ class ObjectStore(Protocol):
 
     def copy(self, source_key: str, destination_key: str) -> ObjectInfo: ...
 
-    def presign_get(
-        self, key: str, *, expires_in: int, filename: str | None = None
-    ) -> str:
+    def presign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str:
         """A URL anyone holding it may GET until it expires."""
         ...
 
-    def presign_put(
-        self, key: str, *, expires_in: int, content_type: str | None = None
-    ) -> str:
+    def presign_put(self, key: str, *, expires_in: int, content_type: str | None = None) -> str:
         """A URL anyone holding it may PUT exactly this key to until it expires."""
         ...
 
@@ -88,10 +99,22 @@ class ObjectStore(Protocol):
 def validate_key(key: str) -> str:
     """Refuse keys that could escape a prefix or mean different things on different backends."""
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise InvalidObjectKey(f"object key must be 1..{MAX_KEY_LENGTH} characters", details={"key": key[:100]})
+        raise InvalidObjectKey(
+            f"object key must be 1..{MAX_KEY_LENGTH} characters", details={"key": key[:100]}
+        )
     if key.startswith("/") or "\\" in key or "\x00" in key:
         raise InvalidObjectKey("object key must be a relative POSIX path", details={"key": key})
     parts = key.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise InvalidObjectKey("object key has an empty, '.' or '..' segment", details={"key": key})
     return key
+
+
+def validate_expires_in(expires_in: int, maximum: int = MAX_PRESIGN_SECONDS) -> int:
+    if not 1 <= expires_in <= maximum:
+        raise BadRequest(
+            f"a presigned link must expire within 1..{maximum} seconds",
+            details={"expires_in": expires_in},
+            code="invalid_expiry",
+        )
+    return expires_in

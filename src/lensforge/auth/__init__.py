@@ -1,0 +1,1 @@
+"""Accounts and access: sign-up, login, tokens, API keys, and the one policy module."""

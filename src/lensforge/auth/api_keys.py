@@ -1,0 +1,100 @@
+"""API keys: `lfk_<prefix>_<secret>`. The prefix finds the row; only the secret's hash is stored."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from lensforge.auth.policy import is_valid_scope
+from lensforge.auth.repository import ApiKeyRepository
+from lensforge.auth.tokens import hash_secret, new_secret, secrets_equal
+from lensforge.errors import NotFound, Unauthorized, ValidationFailed
+from lensforge.kit.types import utcnow
+from lensforge.models import ApiKey
+
+KEY_MARKER = "lfk_"
+_PREFIX_LENGTH = 12
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedApiKey:
+    key: ApiKey
+    secret: str  # shown to the user exactly once
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(KEY_MARKER)
+
+
+def create_api_key(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    user_id: uuid.UUID,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+) -> CreatedApiKey:
+    bad = [scope for scope in scopes if not is_valid_scope(scope)]
+    if bad:
+        raise ValidationFailed(
+            f"unknown scope(s): {', '.join(bad)}; "
+            "use '*', 'resource:verb', 'resource:*' or '*:verb'",
+            details={
+                "fields": [{"field": "body.scopes", "message": f"unknown scope {s!r}"} for s in bad]
+            },
+            code="invalid_scope",
+        )
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed(
+            "expires_at must be in the future",
+            details={"fields": [{"field": "body.expires_at", "message": "in the past"}]},
+        )
+    prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
+    secret = new_secret()
+    key = ApiKeyRepository(session).add(
+        ApiKey(
+            organization_id=organization_id,
+            user_id=user_id,
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+        )
+    )
+    return CreatedApiKey(key=key, secret=f"{KEY_MARKER}{prefix}_{secret}")
+
+
+def resolve_api_key(session: Session, token: str) -> ApiKey:
+    """The live key matching `token`, or Unauthorized with the precise reason."""
+    body = token.removeprefix(KEY_MARKER)
+    prefix, sep, secret = body.partition("_")
+    if not sep or len(prefix) != _PREFIX_LENGTH or not secret:
+        raise Unauthorized("the API key is malformed", code="api_key_invalid")
+    key = ApiKeyRepository(session).get_by_prefix(prefix)
+    if key is None or not secrets_equal(key.secret_hash, hash_secret(secret)):
+        raise Unauthorized("the API key is not valid", code="api_key_invalid")
+    if key.revoked_at is not None:
+        raise Unauthorized("the API key has been revoked", code="api_key_revoked")
+    if key.expires_at is not None and key.expires_at <= utcnow():
+        raise Unauthorized("the API key has expired", code="api_key_expired")
+    return key
+
+
+def revoke_api_key(session: Session, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
+
+
+def get_api_key(session: Session, organization_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey:
+    key = ApiKeyRepository(session).get(key_id)
+    if key is None or key.organization_id != organization_id:
+        raise NotFound("no such API key")
+    return key

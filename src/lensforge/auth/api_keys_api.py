@@ -1,0 +1,84 @@
+"""Routes: /api-keys (create: the secret is shown once; list; revoke)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from pydantic import Field
+
+from lensforge.auth.api_keys import create_api_key, get_api_key, revoke_api_key
+from lensforge.auth.dependencies import requires
+from lensforge.auth.policy import Action, Role
+from lensforge.auth.principal import Principal
+from lensforge.auth.repository import ApiKeyRepository
+from lensforge.dependencies import SessionDep
+from lensforge.errors import NotFound
+from lensforge.kit.schemas import Schema
+
+router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+
+
+class ApiKeyCreate(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(
+        default_factory=lambda: ["*"],
+        max_length=50,
+        description="Actions this key may perform, e.g. ['*'], ['*:read'], ['dataset:*'].",
+    )
+    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+
+
+class ApiKeyRead(Schema):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    user_id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    secret: str = Field(description="The full key. It is shown only in this response.")
+
+
+@router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+def create(
+    body: ApiKeyCreate, session: SessionDep, principal: Principal = requires(Action.API_KEY_MANAGE)
+) -> ApiKeyCreated:
+    created = create_api_key(
+        session,
+        organization_id=principal.organization_id,
+        user_id=principal.user_id,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+    )
+    return ApiKeyCreated(
+        **ApiKeyRead.model_validate(created.key).model_dump(), secret=created.secret
+    )
+
+
+@router.get("", response_model=list[ApiKeyRead])
+def list_keys(
+    session: SessionDep, principal: Principal = requires(Action.API_KEY_READ)
+) -> list[ApiKeyRead]:
+    """Your keys; an admin sees every key of the organization."""
+    owner = None if principal.role is Role.ADMIN else principal.user_id
+    keys = ApiKeyRepository(session).list(principal.organization_id, owner)
+    return [ApiKeyRead.model_validate(key) for key in keys]
+
+
+@router.delete("/{key_id}", response_model=ApiKeyRead)
+def revoke(
+    key_id: uuid.UUID, session: SessionDep, principal: Principal = requires(Action.API_KEY_MANAGE)
+) -> ApiKeyRead:
+    """Revoke a key at once. Admins may revoke anyone's key in the organization."""
+    key = get_api_key(session, principal.organization_id, key_id)
+    if key.user_id != principal.user_id and principal.role is not Role.ADMIN:
+        raise NotFound("no such API key")
+    return ApiKeyRead.model_validate(revoke_api_key(session, key))

@@ -1,0 +1,86 @@
+"""Authentication and authorization dependencies. Every route declares `requires(action)` or
+`PUBLIC`; a test walks all routes to check it, and checks each role against the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lensforge.auth.api_keys import looks_like_api_key, resolve_api_key
+from lensforge.auth.policy import Action, Role
+from lensforge.auth.principal import Principal
+from lensforge.auth.repository import MembershipRepository, UserRepository
+from lensforge.auth.tokens import decode_access_token
+from lensforge.dependencies import SessionDep, SettingsDep
+from lensforge.errors import Unauthorized
+from lensforge.kit.types import utcnow
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT access token or an API key (lfk_...)")
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials is not None else request.headers.get("X-API-Key")
+    if not token:
+        raise Unauthorized(
+            "authentication required: send 'Authorization: Bearer <token>'",
+            code="not_authenticated",
+        )
+    if looks_like_api_key(token):
+        key = resolve_api_key(session, token)
+        user_id, organization_id = key.user_id, key.organization_id
+        key.last_used_at = utcnow()
+        api_key_id, scopes = key.id, tuple(key.scopes)
+    else:
+        claims = decode_access_token(settings.secret_key, token)
+        user_id, organization_id = claims.user_id, claims.organization_id
+        api_key_id, scopes = None, None
+    user = UserRepository(session).get(user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("this account is disabled or no longer exists", code="account_disabled")
+    membership = MembershipRepository(session).get(organization_id, user_id)
+    if membership is None:
+        raise Unauthorized("you are no longer a member of this organization", code="not_a_member")
+    principal = Principal(
+        user_id=user_id,
+        organization_id=organization_id,
+        role=Role(membership.role),
+        api_key_id=api_key_id,
+        scopes=scopes,
+    )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def requires(action: Action) -> Any:
+    """A dependency that admits only principals whose role (and key scopes) allow `action`."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        principal.require(action)
+        return principal
+
+    check.lensforge_action = action  # type: ignore[attr-defined]  # read by the policy test
+    return Depends(check)
+
+
+def _public() -> None:
+    """Marks a route as deliberately reachable without authentication."""
+
+
+_public.lensforge_public = True  # type: ignore[attr-defined]
+PUBLIC: Any = Depends(_public)
+
+
+def route_action(dependency_call: Callable[..., Any]) -> Action | None:
+    action: Action | None = getattr(dependency_call, "lensforge_action", None)
+    return action

@@ -1,0 +1,1 @@
+"""The `lensforge` command line: one module per noun."""

@@ -1,0 +1,39 @@
+"""Entry point of the `lensforge` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lensforge import __version__
+from lensforge.cli import db, server, users
+
+app = typer.Typer(
+    name="lensforge",
+    help="Lensforge: train, test, export and serve vision models on your own machines.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lensforge {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Lensforge command line."""
+
+
+app.command()(server.server)
+app.command()(server.up)
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")

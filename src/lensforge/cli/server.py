@@ -1,0 +1,71 @@
+"""`lensforge server` (API only) and `lensforge up` (everything one machine needs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from lensforge.cli.output import console, fail
+from lensforge.config import Environment, Settings
+from lensforge.errors import ConfigurationError
+
+
+def _settings(host: str | None, port: int | None, data_dir: Path | None) -> Settings:
+    overrides: dict[str, object] = {}
+    settings = Settings()
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    overrides["server"] = server
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return settings.model_copy(update=overrides)
+
+
+def _serve(settings: Settings) -> None:
+    from lensforge.app import create_app
+
+    try:
+        _ = settings.secret_key
+    except ConfigurationError as exc:
+        fail(exc.message)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+
+
+HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Port to bind (default 8000).")]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Where the embedded database, objects and secrets live.")
+]
+
+
+def server(
+    host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None
+) -> None:
+    """Run the API server only (for deployments with separate workers)."""
+    _serve(_settings(host, port, data_dir))
+
+
+def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
+    """Run everything one machine needs: the API server on the embedded defaults."""
+    settings = _settings(host, port, data_dir)
+    console.print(f"[bold]Lensforge[/] on {settings.public_url}")
+    console.print(f"  data directory: {settings.data_dir}")
+    console.print(f"  database:       {settings.database_url.split('@')[-1]}")
+    console.print(f"  storage:        {settings.storage.backend}")
+    if settings.env is Environment.DEVELOPMENT:
+        console.print("  [yellow]development mode[/]")
+    console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
+    console.print("  First time? Create your account: `lensforge users create-admin` or sign up.")
+    _serve(settings)

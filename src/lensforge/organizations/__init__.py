@@ -1,0 +1,1 @@
+"""The current organization and its members."""

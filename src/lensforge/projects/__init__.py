@@ -1,0 +1,1 @@
+"""Projects inside an organization, and who may see them."""

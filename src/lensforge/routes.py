@@ -1,0 +1,26 @@
+"""Every API router, mounted under /api/v1 by `create_app`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lensforge import health
+from lensforge.auth import api as auth_api
+from lensforge.auth import api_keys_api
+from lensforge.organizations import api as organizations_api
+from lensforge.projects import api as projects_api
+from lensforge.storage import api as storage_api
+
+# The inventory of every router. The policy test walks these to check each route's access.
+ROUTERS: list[APIRouter] = [
+    health.router,
+    auth_api.router,
+    api_keys_api.router,
+    organizations_api.router,
+    projects_api.router,
+    storage_api.router,
+]
+
+api_router = APIRouter()
+for _router in ROUTERS:
+    api_router.include_router(_router)
