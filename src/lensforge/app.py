@@ -14,8 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lensforge import __version__
 from lensforge.config import Settings, get_settings
+from lensforge.datasets.importer import ImportContext, resume_unfinished_imports
 from lensforge.errors import LensforgeError
 from lensforge.kit import migrate
+from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
 from lensforge.routes import api_router
@@ -40,19 +42,30 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         )
         if run_migrations:
             migrate.upgrade(engine)
+        sessions = create_session_factory(engine)
+        store = create_object_store(settings)
+        background = BackgroundRunner(settings.datasets.import_workers, name="lensforge-import")
+        import_context = ImportContext(
+            settings=settings, store=store, sessions=sessions, secrets={}
+        )
         app.state.settings = settings
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
-        app.state.object_store = create_object_store(settings)
+        app.state.session_factory = sessions
+        app.state.object_store = store
+        app.state.background = background
+        app.state.import_context = import_context
+        resumed = resume_unfinished_imports(import_context, background)
         log.info(
             "started",
             version=__version__,
             database=engine.dialect.name,
             storage=settings.storage.backend,
+            resumed_imports=resumed,
         )
         try:
             yield
         finally:
+            background.shutdown(wait=True)
             engine.dispose()
 
     app = FastAPI(

@@ -71,6 +71,19 @@ class SecuritySettings(BaseModel):
     password_min_length: int = 10
 
 
+class DatasetSettings(BaseModel):
+    # Server folders that `folder` imports may read from; empty disables folder imports, because
+    # they let an API caller read the server's disk.
+    import_roots: list[str] = Field(default_factory=list)
+    # Work space for extracting archives; empty means `<data_dir>/work`.
+    work_dir: str = ""
+    max_archive_bytes: int = 50 * 1024**3
+    max_archive_files: int = 200_000
+    max_compression_ratio: float = 200.0
+    # Parallel imports; each one already streams, this bounds disk and CPU use.
+    import_workers: int = 1
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -91,6 +104,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    datasets: DatasetSettings = Field(default_factory=DatasetSettings)
 
     @property
     def database_url(self) -> str:
@@ -103,6 +117,12 @@ class Settings(BaseSettings):
         if self.storage.local.root:
             return Path(self.storage.local.root)
         return self.data_dir / "objects"
+
+    @property
+    def work_dir(self) -> Path:
+        if self.datasets.work_dir:
+            return Path(self.datasets.work_dir)
+        return self.data_dir / "work"
 
     @property
     def public_url(self) -> str:

@@ -65,6 +65,11 @@ class Conflict(LensforgeError):
     code = "conflict"
 
 
+class Gone(LensforgeError):
+    status_code = 410
+    code = "gone"
+
+
 class PayloadTooLarge(LensforgeError):
     status_code = 413
     code = "payload_too_large"

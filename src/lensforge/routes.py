@@ -7,9 +7,12 @@ from fastapi import APIRouter
 from lensforge import health
 from lensforge.auth import api as auth_api
 from lensforge.auth import api_keys_api
+from lensforge.datasets import api as datasets_api
+from lensforge.datasets import browse_api as datasets_browse_api
 from lensforge.organizations import api as organizations_api
 from lensforge.projects import api as projects_api
 from lensforge.storage import api as storage_api
+from lensforge.uploads import api as uploads_api
 
 # The inventory of every router. The policy test walks these to check each route's access.
 ROUTERS: list[APIRouter] = [
@@ -18,7 +21,10 @@ ROUTERS: list[APIRouter] = [
     api_keys_api.router,
     organizations_api.router,
     projects_api.router,
+    datasets_api.router,
+    datasets_browse_api.router,
     storage_api.router,
+    uploads_api.router,
 ]
 
 api_router = APIRouter()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lensforge import __version__
-from lensforge.cli import db, server, users
+from lensforge.cli import api_keys, auth, db, projects, server, users
 
 app = typer.Typer(
     name="lensforge",
@@ -37,3 +37,8 @@ app.command()(server.server)
 app.command()(server.up)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.command()(auth.login)
+app.command()(auth.logout)
+app.command()(auth.whoami)
+app.add_typer(projects.app, name="projects")
+app.add_typer(api_keys.app, name="api-keys")

@@ -2,20 +2,36 @@
 
 from lensforge.models.api_key import ApiKey
 from lensforge.models.base import Base
+from lensforge.models.dataset import (
+    Dataset,
+    DatasetImport,
+    DatasetItem,
+    DatasetVersion,
+    ImageBlob,
+)
 from lensforge.models.membership import ROLE_NAMES, Membership
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
 from lensforge.models.refresh_token import RefreshToken
+from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
 __all__ = [
     "ROLE_NAMES",
+    "UPLOAD_STATUSES",
     "ApiKey",
     "Base",
+    "Dataset",
+    "DatasetImport",
+    "DatasetItem",
+    "DatasetVersion",
+    "ImageBlob",
     "Membership",
     "Organization",
     "Project",
     "ProjectMember",
     "RefreshToken",
+    "UploadPart",
+    "UploadSession",
     "User",
 ]

@@ -74,7 +74,13 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, in key order."""
+        """Every object whose key starts with `prefix`, each once, in key order.
+
+        Key order is S3's: UTF-8 bytes ("a-b" < "a/c" < "a0"). Some S3-compatible servers that
+        store keys as folders (SeaweedFS) list a folder's keys before siblings sorting below
+        "/" ("a/c" < "a-b"); only callers that compare positions across such names care.
+        `content_type` is None here (S3 listings do not carry it); `head` has it.
+        """
         ...
 
     def delete(self, key: str) -> None:

@@ -1,0 +1,95 @@
+"""The Python client of the Lensforge API (also what the `lensforge` CLI talks through).
+
+    from lensforge.client import LensforgeClient, NotFoundError
+
+    with LensforgeClient("http://127.0.0.1:8000", api_key="lfk_...") as client:
+        print(client.auth.me().user.email)
+        for project in client.projects.iter():
+            print(project.name)
+
+Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projects`,
+`client.api_keys`, `client.uploads`. Responses are frozen pydantic models
+(`lensforge.client.models`).
+`LensforgeClient.from_config()` reuses the login saved by `lensforge login`.
+
+Errors. Every exception the client raises derives from `LensforgeError`, which carries
+`status_code` (None without a response), `code` (the server's stable code, e.g.
+`project_not_found`, `token_expired`, `api_key_revoked`), `message` and `details`:
+
+    LensforgeError
+    ├── ConnectionFailed        the server could not be reached or timed out (no status code)
+    ├── InvalidResponse         a 2xx body this client does not understand (version skew)
+    ├── UploadFailed            the local file changed during an upload, or checksums differ
+    └── APIError                any error status; those below have their own class
+        ├── AuthenticationError 401: missing, wrong, expired or revoked credentials
+        ├── PermissionDenied    403: your role or the API key's scopes forbid the action
+        ├── NotFoundError       404: no such resource, or not visible to you
+        ├── ConflictError       409: clashes with existing state (taken name, already member)
+        ├── ValidationError     422: invalid input; `.fields` lists FieldError(field, message)
+        └── ServerError         5xx: the server or a proxy failed; safe to retry idempotent calls
+
+An expired access token is refreshed once, transparently, when the client holds a refresh
+token; only when that fails does the caller see `AuthenticationError`.
+"""
+
+from lensforge.client._client import LensforgeClient
+from lensforge.client.errors import (
+    APIError,
+    AuthenticationError,
+    ConflictError,
+    ConnectionFailed,
+    FieldError,
+    InvalidResponse,
+    LensforgeError,
+    NotFoundError,
+    PermissionDenied,
+    ServerError,
+    UploadFailed,
+    ValidationError,
+)
+from lensforge.client.models import (
+    ApiKey,
+    CreatedApiKey,
+    Me,
+    Member,
+    Membership,
+    Organization,
+    Page,
+    Project,
+    ProjectMember,
+    SignupResult,
+    TokenPair,
+    UploadPart,
+    UploadSession,
+    User,
+)
+
+__all__ = [
+    "APIError",
+    "ApiKey",
+    "AuthenticationError",
+    "ConflictError",
+    "ConnectionFailed",
+    "CreatedApiKey",
+    "FieldError",
+    "InvalidResponse",
+    "LensforgeClient",
+    "LensforgeError",
+    "Me",
+    "Member",
+    "Membership",
+    "NotFoundError",
+    "Organization",
+    "Page",
+    "PermissionDenied",
+    "Project",
+    "ProjectMember",
+    "ServerError",
+    "SignupResult",
+    "TokenPair",
+    "UploadFailed",
+    "UploadPart",
+    "UploadSession",
+    "User",
+    "ValidationError",
+]

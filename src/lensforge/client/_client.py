@@ -1,0 +1,113 @@
+"""`LensforgeClient`: one server, one identity, the API grouped by noun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from lensforge.client._http import DEFAULT_TIMEOUT, EventHooks, HttpSession, TokensCallback
+from lensforge.client._upload_state import UploadStateStore
+from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, resolve_config
+from lensforge.client.resources.api_keys import ApiKeys
+from lensforge.client.resources.auth import Auth
+from lensforge.client.resources.organizations import Organizations
+from lensforge.client.resources.projects import Projects
+from lensforge.client.resources.uploads import Uploads
+
+UPLOAD_STATE_FILE = "uploads.json"
+
+
+class LensforgeClient:
+    """A synchronous client of the Lensforge API (thread-safe like the `httpx.Client` under it).
+
+    Authenticate with `api_key=` (`lfk_...`), with `token=` (an access token; add
+    `refresh_token=` to have it refreshed automatically when it expires, `on_tokens_refreshed`
+    is then told the new pair), or with neither and call `client.auth.login(...)`.
+
+        with LensforgeClient("http://127.0.0.1:8000", api_key="lfk_...") as client:
+            project = client.projects.create("defects")
+            client.uploads.upload_file(project.id, "images.zip")
+
+    `transport` and `event_hooks` are passed to `httpx.Client` (custom TLS, proxies,
+    instrumentation). `upload_state_path` is where resumable uploads remember their sessions
+    (default: `uploads.json` in the config directory).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        refresh_token: str | None = None,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
+        on_tokens_refreshed: TokensCallback | None = None,
+        upload_state_path: Path | None = None,
+    ) -> None:
+        self._session = HttpSession(
+            base_url,
+            token=token,
+            refresh_token=refresh_token,
+            api_key=api_key,
+            timeout=timeout,
+            transport=transport,
+            event_hooks=event_hooks,
+            on_tokens_refreshed=on_tokens_refreshed,
+        )
+        state = UploadStateStore(upload_state_path or config_dir() / UPLOAD_STATE_FILE)
+        self.auth = Auth(self._session)
+        self.organizations = Organizations(self._session)
+        self.projects = Projects(self._session)
+        self.api_keys = ApiKeys(self._session)
+        self.uploads = Uploads(self._session, state)
+
+    @classmethod
+    def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:
+        """A client using the stored CLI login (see `lensforge.client.config` for priorities).
+
+        Tokens refreshed on the way are saved back to the config file when they came from it,
+        in turn with other processes sharing the login (see `ConfigTokenStore`).
+        """
+        config = config or resolve_config()
+        client = cls(
+            config.url,
+            token=config.access_token,
+            refresh_token=config.refresh_token if config.access_token else None,
+            api_key=config.api_key,
+            **kwargs,
+        )
+        if not config.credentials_from_env and config.refresh_token and config.access_token:
+            client._session.token_store = ConfigTokenStore()
+        return client
+
+    @property
+    def base_url(self) -> str:
+        """The server's root URL (without `/api/v1`)."""
+        return self._session.base_url
+
+    @property
+    def tokens(self) -> tuple[str | None, str | None]:
+        """The current (access, refresh) tokens, which change on login and refresh."""
+        return self._session.access_token, self._session.refresh_token
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> LensforgeClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LensforgeClient({self.base_url!r})"

@@ -1,0 +1,1 @@
+"""Datasets: imports with validation reports, immutable versions, splits, browsing and export."""

@@ -1,0 +1,487 @@
+"""Running one dataset import, start to end, in the background.
+
+    fetch source → read & validate (formats) → store images (content-addressed, once per org)
+    → merge with the parent version (merge mode) → assign splits → hash → create the version
+
+Fatal validation problems create nothing but the import's report. The version is created in one
+short transaction at the very end, so a crash at any point leaves no half-made version, and
+running the same import again is safe: images already stored are skipped by hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from lensforge.config import Settings
+from lensforge.datasets import keys
+from lensforge.datasets.manifests import load_manifest
+from lensforge.datasets.repository import (
+    BlobRepository,
+    DatasetRepository,
+    ImportRepository,
+    ItemRepository,
+    VersionRepository,
+)
+from lensforge.datasets.sources import (
+    S3Source,
+    fetch_s3_prefix,
+    fetch_uploaded_archive,
+    resolve_folder,
+)
+from lensforge.datasets.splits import SplitCandidate, SplitConfig, assign_splits
+from lensforge.datasets.stats import compute_stats
+from lensforge.errors import LensforgeError
+from lensforge.formats import (
+    Annotation,
+    DatasetManifest,
+    Item,
+    canonical_json,
+    describe_image,
+    read_dataset,
+)
+from lensforge.formats.errors import ImageError
+from lensforge.kit.background import BackgroundRunner
+from lensforge.kit.db import transaction
+from lensforge.kit.types import utcnow
+from lensforge.models import Dataset, DatasetImport, DatasetVersion
+from lensforge.storage.base import ObjectStore
+
+log = structlog.get_logger("lensforge.datasets.import")
+
+_PROGRESS_EVERY = 50
+
+
+class ImportFailed(Exception):
+    """Ends an import with a report (validation errors) rather than a crash."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.report = report
+
+
+@dataclass
+class ImportContext:
+    settings: Settings
+    store: ObjectStore
+    sessions: sessionmaker[Session]
+    # Secrets handed over in memory only (an S3 source's secret key), keyed by import id.
+    secrets: dict[uuid.UUID, str]
+
+
+def resume_unfinished_imports(context: ImportContext, runner: BackgroundRunner) -> int:
+    """Imports the server was running (or had queued) when it stopped are run again."""
+    with context.sessions() as session:
+        unfinished = list(ImportRepository(session).unfinished())
+    for import_id in unfinished:
+        runner.submit(run_import, context, import_id)
+    return len(unfinished)
+
+
+def run_import(context: ImportContext, import_id: uuid.UUID) -> None:
+    work = context.settings.work_dir / "imports" / str(import_id)
+    try:
+        record = _start(context, import_id)
+        if record is None:
+            return
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        version_id = _run(context, record, work)
+        _finish(context, import_id, status="succeeded", version_id=version_id)
+    except ImportFailed as failure:
+        _finish(context, import_id, status="failed", error=failure.message, report=failure.report)
+    except LensforgeError as exc:
+        _finish(
+            context,
+            import_id,
+            status="failed",
+            error=exc.message,
+            report=_single_issue_report(exc.code, exc.message, exc.details),
+        )
+    except Exception as exc:
+        log.error("import crashed", import_id=str(import_id), trace=traceback.format_exc())
+        _finish(context, import_id, status="failed", error=f"internal error: {exc!r}")
+    finally:
+        context.secrets.pop(import_id, None)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    dataset_id: uuid.UUID
+    created_by_id: uuid.UUID | None
+    source: dict[str, Any]
+    requested_format: str | None
+    mode: str
+    split_config: dict[str, Any] | None
+    message: str
+
+
+def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
+    with transaction(context.sessions) as session:
+        record = ImportRepository(session).get(import_id)
+        if record is None or record.status in ("succeeded", "failed"):
+            return None  # finished already: a duplicate submission is a no-op
+        record.status = "running"
+        record.phase = "fetching"
+        return _Job(
+            id=record.id,
+            organization_id=record.organization_id,
+            dataset_id=record.dataset_id,
+            created_by_id=record.created_by_id,
+            source=dict(record.source),
+            requested_format=record.requested_format,
+            mode=record.mode,
+            split_config=record.split_config,
+            message=str(record.source.get("message", "")),
+        )
+
+
+def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
+    data_dir = _fetch(context, job, work)
+    _progress(context, job.id, "validating", 0, 0)
+    task = _dataset_task(context, job.dataset_id)
+    manifest, report = read_dataset(data_dir, format=job.requested_format, task=task)
+    report_data = report.model_dump(mode="json") | {"summary": report.summary()}
+    if report.has_errors:
+        raise ImportFailed(
+            f"the dataset has {report.error_count} error(s): fix them and re-import",
+            report=report_data,
+        )
+    if manifest.task.value != task:
+        raise ImportFailed(
+            f"the data is a {manifest.task.value} dataset but this dataset is for {task}",
+            report=_single_issue_report("task_mismatch", f"expected {task}", None),
+        )
+    _set_detected_format(context, job.id, manifest.source_format)
+    stored = _store_images(context, job, data_dir, manifest)
+    parent, parent_manifest = _parent(context, job.dataset_id)
+    if job.mode == "merge" and parent_manifest is not None:
+        stored = _merge(parent_manifest, stored)
+    split_config = SplitConfig.model_validate(
+        job.split_config
+        or (parent.split_config if parent is not None else None)
+        or SplitConfig().model_dump()
+    )
+    final = with_splits(stored, split_config)
+    return _create_version(
+        context,
+        job,
+        final,
+        split_config,
+        parent,
+        warnings=report_data["issues"],
+        report=report_data,
+    )
+
+
+def _fetch(context: ImportContext, job: _Job, work: Path) -> Path:
+    kind = job.source.get("kind")
+    if kind == "upload":
+        return fetch_uploaded_archive(
+            context.store, str(job.source["object_key"]), work, context.settings
+        )
+    if kind == "folder":
+        return resolve_folder(context.settings, str(job.source["path"]))
+    if kind == "s3":
+        source = S3Source.model_validate(
+            {k: v for k, v in job.source.items() if k in S3Source.model_fields}
+        )
+        return fetch_s3_prefix(source, context.secrets.get(job.id), work, context.settings)
+    raise ImportFailed(f"unknown source kind {kind!r}")
+
+
+def _store_images(
+    context: ImportContext, job: _Job, data_dir: Path, manifest: DatasetManifest
+) -> DatasetManifest:
+    """Hash each image (if the reader did not) and store it once per organization."""
+    items = manifest.items
+    total = len(items)
+    _progress(context, job.id, "storing images", 0, total)
+    with context.sessions() as session:
+        known = BlobRepository(session).existing(
+            job.organization_id, (i.sha256 for i in items if i.sha256)
+        )
+    new_blobs: dict[str, dict[str, Any]] = {}
+    hashed: list[Item] = []
+    for index, item in enumerate(items, start=1):
+        path = data_dir / (item.source_path or item.file_name)
+        try:
+            info = describe_image(path)
+        except ImageError as exc:  # the reader checked it; only a race could get here
+            raise ImportFailed(f"{item.source_path}: {exc.message}") from exc
+        sha = info.sha256
+        if sha not in known and sha not in new_blobs:
+            key = keys.image_key(job.organization_id, sha)
+            with path.open("rb") as stream:
+                context.store.put(
+                    key, stream, size=info.size_bytes, content_type=f"image/{info.format.lower()}"
+                )
+            new_blobs[sha] = {
+                "organization_id": job.organization_id,
+                "sha256": sha,
+                "size_bytes": info.size_bytes,
+                "width": info.width,
+                "height": info.height,
+                "format": info.format,
+                "object_key": key,
+                "created_at": utcnow(),
+            }
+        hashed.append(item.model_copy(update={"sha256": sha, "source_path": None}))
+        if index % _PROGRESS_EVERY == 0 or index == total:
+            _progress(context, job.id, "storing images", index, total)
+    if new_blobs:
+        with transaction(context.sessions) as session:
+            # Another import may have stored the same image meanwhile; keep only new rows.
+            repo = BlobRepository(session)
+            already = repo.existing(job.organization_id, new_blobs)
+            repo.add_many([row for sha, row in new_blobs.items() if sha not in already])
+    return manifest.model_copy(update={"items": hashed})
+
+
+def _parent(
+    context: ImportContext, dataset_id: uuid.UUID
+) -> tuple[DatasetVersion | None, DatasetManifest | None]:
+    with context.sessions() as session:
+        parent = VersionRepository(session).latest(dataset_id)
+    if parent is None:
+        return None, None
+    return parent, load_manifest(context.store, parent)
+
+
+def _merge(parent: DatasetManifest, new: DatasetManifest) -> DatasetManifest:
+    """Adding images: the parent's items plus the new ones; a new item with the same file name
+    replaces the parent's. Classes are united (parent order first) and ids remapped."""
+    classes = list(parent.classes) + [c for c in new.classes if c not in parent.classes]
+    remap = {index: classes.index(name) for index, name in enumerate(new.classes)}
+    replaced = {item.file_name for item in new.items}
+    items = [item for item in parent.items if item.file_name not in replaced]
+    for item in new.items:
+        items.append(
+            item.model_copy(
+                update={
+                    "annotations": [
+                        a.model_copy(update={"class_id": remap[a.class_id]})
+                        for a in item.annotations
+                    ],
+                    "labels": [remap[label] for label in item.labels],
+                }
+            )
+        )
+    return parent.model_copy(update={"classes": classes, "items": items})
+
+
+def with_splits(manifest: DatasetManifest, config: SplitConfig) -> DatasetManifest:
+    def key(item: Item) -> str:
+        return f"{item.split or ''}/{item.file_name}"
+
+    candidates = [
+        SplitCandidate(
+            key=key(item),
+            source_split=item.split,
+            class_ids=tuple(sorted({a.class_id for a in item.annotations} | set(item.labels))),
+        )
+        for item in manifest.items
+    ]
+    assignment = assign_splits(candidates, config)
+    items = [item.model_copy(update={"split": assignment[key(item)]}) for item in manifest.items]
+    # Re-validate: two source splits may have held the same file name.
+    return DatasetManifest.model_validate(manifest.model_copy(update={"items": items}).model_dump())
+
+
+def _create_version(
+    context: ImportContext,
+    job: _Job,
+    manifest: DatasetManifest,
+    split_config: SplitConfig,
+    parent: DatasetVersion | None,
+    *,
+    warnings: list[dict[str, Any]],
+    report: dict[str, Any],
+) -> uuid.UUID:
+    return create_version(
+        context.sessions,
+        context.store,
+        dataset_id=job.dataset_id,
+        organization_id=job.organization_id,
+        manifest=manifest,
+        split_config=split_config,
+        source={
+            "kind": "import",
+            "import_id": str(job.id),
+            "format": manifest.source_format,
+            "mode": job.mode,
+        },
+        warnings=[w for w in warnings if w.get("severity") == "warning"],
+        created_by_id=job.created_by_id,
+        message=job.message,
+        on_progress=lambda: _progress(context, job.id, "creating version", 0, 0),
+    )
+
+
+def create_version(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    *,
+    dataset_id: uuid.UUID,
+    organization_id: uuid.UUID,
+    manifest: DatasetManifest,
+    split_config: SplitConfig,
+    source: dict[str, Any],
+    warnings: list[dict[str, Any]],
+    created_by_id: uuid.UUID | None,
+    message: str,
+    on_progress: Callable[[], None] | None = None,
+) -> uuid.UUID:
+    """Store the manifest and create the next version, unless the latest version already has
+    exactly this content (then that version is returned: re-importing identical data is a no-op).
+    """
+    if on_progress is not None:
+        on_progress()
+    canonical = canonical_json(manifest)
+    content = hashlib.sha256(canonical).hexdigest()
+    key = keys.manifest_key(organization_id, content)
+    if not store.exists(key):
+        store.put(key, io.BytesIO(canonical), size=len(canonical), content_type="application/json")
+    with transaction(sessions) as session:
+        dataset = DatasetRepository(session).lock(dataset_id)
+        if dataset is None:
+            raise ImportFailed("the dataset was deleted during the import")
+        versions = VersionRepository(session)
+        latest = versions.latest(dataset_id)
+        if latest is not None and latest.content_hash == content:
+            return latest.id
+        number = dataset.latest_version_number + 1
+        version = versions.add(
+            DatasetVersion(
+                dataset_id=dataset_id,
+                number=number,
+                parent_id=latest.id if latest is not None else None,
+                content_hash=content,
+                task=manifest.task.value,
+                classes=list(manifest.classes),
+                keypoint_names=manifest.keypoint_names,
+                skeleton=[list(pair) for pair in manifest.skeleton] if manifest.skeleton else None,
+                split_config=split_config.model_dump(),
+                source=source,
+                stats=compute_stats(manifest),
+                warnings=warnings,
+                item_count=len(manifest.items),
+                annotation_count=sum(len(i.annotations) for i in manifest.items),
+                manifest_key=key,
+                message=message,
+                created_by_id=created_by_id,
+            )
+        )
+        ItemRepository(session).bulk_insert(
+            [_item_row(version.id, item) for item in manifest.items]
+        )
+        dataset.latest_version_number = number
+        return version.id
+
+
+def _annotation_row(annotation: Annotation) -> dict[str, Any]:
+    row: dict[str, Any] = {"class_id": annotation.class_id, "bbox": list(annotation.bbox)}
+    if annotation.polygons:
+        row["polygons"] = annotation.polygons
+    if annotation.keypoints:
+        row["keypoints"] = [list(point) for point in annotation.keypoints]
+    if annotation.iscrowd:
+        row["iscrowd"] = True
+    return row
+
+
+def _item_row(version_id: uuid.UUID, item: Item) -> dict[str, Any]:
+    annotations = [_annotation_row(annotation) for annotation in item.annotations]
+    class_ids = sorted({a.class_id for a in item.annotations} | set(item.labels))
+    return {
+        "id": uuid.uuid4(),
+        "version_id": version_id,
+        "file_name": item.file_name,
+        "image_sha256": item.sha256,
+        "width": item.width,
+        "height": item.height,
+        "split": item.split,
+        "annotations": annotations,
+        "labels": list(item.labels),
+        "class_ids": " " + "".join(f"{c} " for c in class_ids),
+    }
+
+
+# --- bookkeeping -------------------------------------------------------------------------------
+
+
+def _dataset_task(context: ImportContext, dataset_id: uuid.UUID) -> str:
+    with context.sessions() as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            raise ImportFailed("the dataset was deleted")
+        return dataset.task
+
+
+def _progress(
+    context: ImportContext, import_id: uuid.UUID, phase: str, done: int, total: int
+) -> None:
+    with transaction(context.sessions) as session:
+        ImportRepository(session).set_progress(import_id, phase=phase, done=done, total=total)
+
+
+def _set_detected_format(context: ImportContext, import_id: uuid.UUID, fmt: str | None) -> None:
+    with transaction(context.sessions) as session:
+        record = ImportRepository(session).get(import_id)
+        if record is not None:
+            record.detected_format = fmt
+
+
+def _finish(
+    context: ImportContext,
+    import_id: uuid.UUID,
+    *,
+    status: str,
+    version_id: uuid.UUID | None = None,
+    error: str | None = None,
+    report: dict[str, Any] | None = None,
+) -> None:
+    with transaction(context.sessions) as session:
+        record: DatasetImport | None = ImportRepository(session).get(import_id)
+        if record is None:
+            return
+        record.status = status
+        record.phase = "done" if status == "succeeded" else "failed"
+        record.version_id = version_id
+        record.error = error
+        if report is not None:
+            record.report = report
+        record.finished_at = utcnow()
+    log.info("import finished", import_id=str(import_id), status=status, error=error)
+
+
+def _single_issue_report(code: str, message: str, details: Any) -> dict[str, Any]:
+    return {
+        "issues": [
+            {
+                "severity": "error",
+                "code": code,
+                "message": message,
+                "file": None,
+                "line": None,
+                "object_index": None,
+                "extra": {"details": str(details)} if details else {},
+            }
+        ],
+        "counts": {code: 1},
+        "summary": f"1 errors, 0 warnings ({code}: 1)",
+    }
