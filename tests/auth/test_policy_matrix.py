@@ -16,8 +16,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from lensforge.auth.policy import POLICY, Action, Role
 from lensforge.app import API_PREFIX
+from lensforge.auth.policy import POLICY, Action, Role
 from lensforge.config import Settings
 from lensforge.routes import ROUTERS
 from tests.fixtures.app import Account, member_with_role, sign_up

@@ -9,7 +9,7 @@ import pytest
 
 from lensforge.client import LensforgeClient
 from tests.client.helpers import signed_up
-from tests.fixtures.live_server import LiveServer, live_server  # noqa: F401  (until in tests/conftest.py)
+from tests.fixtures.live_server import LiveServer
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def admin(live_server: LiveServer) -> Iterator[LensforgeClient]:  # noqa: F811
+def admin(live_server: LiveServer) -> Iterator[LensforgeClient]:
     """A client signed in as a new account, admin of its own organization."""
     with signed_up(live_server.url) as client:
         yield client

@@ -164,3 +164,38 @@ def test_polygons_and_compressed_rle(tmp_path: Path) -> None:
     assert rle.bbox == (3.0, 4.0, 1.0, 1.0)
     assert rle.iscrowd
     assert [i.code for i in report.issues] == ["bbox_mismatch"]  # declared [0,0,10,10]
+
+
+def test_cvat_task_folders_and_old_flat_images(tmp_path: Path) -> None:
+    # file_name carries the task's folder (cvat PR #1381); images saved flat (older CVAT)
+    image(tmp_path / "images/default/task_a/frame_000000.png", fmt="PNG")
+    image(tmp_path / "images/default/task_b/frame_000000.png", fmt="PNG")
+    image(tmp_path / "images/upload_x.jpg")
+    images = [
+        {"id": 1, "file_name": "task_a/frame_000000.png", "width": W, "height": H},
+        {"id": 2, "file_name": "task_b/frame_000000.png", "width": W, "height": H},
+        {"id": 3, "file_name": "/data/upload/3/upload_x.jpg", "width": W, "height": H},
+    ]
+    write_json(tmp_path / "annotations/instances_default.json",
+               coco_doc(images, [], [{"id": 1, "name": "car"}]))  # fmt: skip
+    manifest, report = read_dataset(tmp_path)
+    assert not report.issues
+    assert [(i.file_name, i.source_path) for i in manifest.items] == [
+        ("task_a/frame_000000.png", "images/default/task_a/frame_000000.png"),
+        ("task_b/frame_000000.png", "images/default/task_b/frame_000000.png"),
+        ("upload_x.jpg", "images/upload_x.jpg"),
+    ]
+
+
+def test_string_ids_and_a_flat_polygon(tmp_path: Path) -> None:
+    image(tmp_path / "images/a.jpg")
+    images = [{"id": "img-a", "file_name": "a.jpg", "width": W, "height": H}]
+    anns = [
+        {"id": "x1", "image_id": "img-a", "category_id": "c", "segmentation": [1, 1, 8, 1, 8, 8]}
+    ]
+    write_json(tmp_path / "coco.json", coco_doc(images, anns, [{"id": "c", "name": "thing"}]))
+    manifest, report = read_dataset(tmp_path, format="coco")
+    assert not report.issues
+    ann = manifest.items[0].annotations[0]
+    assert ann.polygons == [[1.0, 1.0, 8.0, 1.0, 8.0, 8.0]]
+    assert ann.bbox == (1.0, 1.0, 7.0, 7.0)  # no bbox given: the polygon's extent

@@ -238,3 +238,16 @@ def test_imagefolder_refuses_multilabel(tmp_path: Path) -> None:
     manifest, _ = read_dataset(src)
     with pytest.raises(DatasetWriteError, match="multi-label"):
         write_dataset(manifest, "imagefolder", tmp_path / "out", src)
+
+
+def test_imagefolder_refuses_class_names_that_are_not_folder_names(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    image(src / "a.jpg")
+    manifest = DatasetManifest(
+        task=Task.CLASSIFICATION,
+        classes=["../escape"],
+        items=[Item(file_name="a.jpg", width=W, height=H, labels=[0])],
+    )
+    with pytest.raises(DatasetWriteError, match="folder names"):
+        write_dataset(manifest, "imagefolder", tmp_path / "out", src)
+    assert not (tmp_path / "escape").exists()

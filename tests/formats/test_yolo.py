@@ -164,6 +164,7 @@ def test_yolo_classification_is_read_as_image_folders(tmp_path: Path) -> None:
     image(tmp_path / "val/dog/2.jpg")
     manifest, report = read_dataset(tmp_path, format="yolo", task="classification")
     assert not report.issues
+    assert read_dataset(tmp_path, format="yolo")[0] == manifest  # inferred from the layout
     assert manifest.task is Task.CLASSIFICATION
     assert manifest.source_format == "yolo"
     assert [(i.split, i.file_name, i.labels) for i in manifest.items] == [

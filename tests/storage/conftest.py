@@ -19,9 +19,6 @@ from lensforge.storage.base import ObjectStore
 from lensforge.storage.local import LocalObjectStore
 from lensforge.storage.s3 import S3ObjectStore
 
-# Until tests/conftest.py lists "tests.fixtures.s3_server" in pytest_plugins; remove then.
-from tests.fixtures.s3_server import s3_server, s3_settings  # noqa: F401
-
 
 @dataclass(frozen=True)
 class AppServer:

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console()
 err_console = Console(stderr=True)
@@ -15,5 +16,6 @@ EXIT_FAILURE = 1
 
 
 def fail(message: str, *, code: int = EXIT_FAILURE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # The message is plain text (it may quote user input such as "[/x]"), never Rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.config import Settings
 from lensforge.datasets import keys
+from lensforge.datasets.blobs import hash_items, store_new_images
 from lensforge.datasets.manifests import load_manifest
 from lensforge.datasets.repository import (
     BlobRepository,
@@ -47,10 +48,8 @@ from lensforge.formats import (
     DatasetManifest,
     Item,
     canonical_json,
-    describe_image,
     read_dataset,
 )
-from lensforge.formats.errors import ImageError
 from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import transaction
 from lensforge.kit.types import utcnow
@@ -207,48 +206,26 @@ def _fetch(context: ImportContext, job: _Job, work: Path) -> Path:
 def _store_images(
     context: ImportContext, job: _Job, data_dir: Path, manifest: DatasetManifest
 ) -> DatasetManifest:
-    """Hash each image (if the reader did not) and store it once per organization."""
-    items = manifest.items
-    total = len(items)
-    _progress(context, job.id, "storing images", 0, total)
+    """Hash each image (if the reader did not) and store the new ones, once per organization."""
+    _progress(context, job.id, "hashing images", 0, len(manifest.items))
+    hashed, by_hash = hash_items(data_dir, list(manifest.items))
     with context.sessions() as session:
-        known = BlobRepository(session).existing(
-            job.organization_id, (i.sha256 for i in items if i.sha256)
-        )
-    new_blobs: dict[str, dict[str, Any]] = {}
-    hashed: list[Item] = []
-    for index, item in enumerate(items, start=1):
-        path = data_dir / (item.source_path or item.file_name)
-        try:
-            info = describe_image(path)
-        except ImageError as exc:  # the reader checked it; only a race could get here
-            raise ImportFailed(f"{item.source_path}: {exc.message}") from exc
-        sha = info.sha256
-        if sha not in known and sha not in new_blobs:
-            key = keys.image_key(job.organization_id, sha)
-            with path.open("rb") as stream:
-                context.store.put(
-                    key, stream, size=info.size_bytes, content_type=f"image/{info.format.lower()}"
-                )
-            new_blobs[sha] = {
-                "organization_id": job.organization_id,
-                "sha256": sha,
-                "size_bytes": info.size_bytes,
-                "width": info.width,
-                "height": info.height,
-                "format": info.format,
-                "object_key": key,
-                "created_at": utcnow(),
-            }
-        hashed.append(item.model_copy(update={"sha256": sha, "source_path": None}))
-        if index % _PROGRESS_EVERY == 0 or index == total:
-            _progress(context, job.id, "storing images", index, total)
-    if new_blobs:
+        known = BlobRepository(session).existing(job.organization_id, by_hash)
+    pending = [image for sha, image in by_hash.items() if sha not in known]
+    total = len(pending)
+    _progress(context, job.id, "storing images", 0, total)
+
+    def progress(done: int) -> None:
+        if done % _PROGRESS_EVERY == 0 or done == total:
+            _progress(context, job.id, "storing images", done, total)
+
+    rows = store_new_images(context.store, job.organization_id, pending, progress)
+    if rows:
         with transaction(context.sessions) as session:
             # Another import may have stored the same image meanwhile; keep only new rows.
             repo = BlobRepository(session)
-            already = repo.existing(job.organization_id, new_blobs)
-            repo.add_many([row for sha, row in new_blobs.items() if sha not in already])
+            already = repo.existing(job.organization_id, (row["sha256"] for row in rows))
+            repo.add_many([row for row in rows if row["sha256"] not in already])
     return manifest.model_copy(update={"items": hashed})
 
 

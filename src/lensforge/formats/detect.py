@@ -15,12 +15,13 @@ import re
 from dataclasses import dataclass
 
 from lensforge.formats.errors import FormatNotDetected
-from lensforge.formats.files import FileIndex, head_text, is_split_name
+from lensforge.formats.files import FileIndex, head_text
 from lensforge.formats.images import is_image_name
+from lensforge.formats.layout import looks_like_imagefolder, yolo_label_files
 from lensforge.formats.model import Task
 from lensforge.formats.readers.coco import find_coco_files
 from lensforge.formats.readers.native import find_native_files
-from lensforge.formats.readers.yolo_config import CLASS_FILES, find_config
+from lensforge.formats.readers.yolo_config import find_config
 
 FORMATS: tuple[str, ...] = ("native", "coco", "yolo", "voc", "imagefolder")
 """Format names in detection priority order."""
@@ -58,19 +59,6 @@ def _coco_task(index: FileIndex, files: list[str]) -> Task:
     return Task.POSE if keyed else Task.DETECTION
 
 
-def yolo_label_files(index: FileIndex) -> list[str]:
-    """`.txt` files in a `labels/` folder, or beside images in a folder that holds images."""
-    image_dirs = {posixpath.dirname(f) for f in index.files if is_image_name(f)}
-    out = []
-    for rel in index.with_suffix(".txt"):
-        name = posixpath.basename(rel).lower()
-        if name in CLASS_FILES or name.startswith("readme"):
-            continue
-        if "/labels/" in "/" + rel or posixpath.dirname(rel) in image_dirs:
-            out.append(rel)
-    return out
-
-
 def _yolo_task(index: FileIndex, config: str | None, labels: list[str]) -> Task:
     if config is not None and re.search(
         r"^kpt_shape\s*:", head_text(index.path(config)), re.MULTILINE
@@ -96,25 +84,6 @@ def _voc_file(index: FileIndex) -> str | None:
         if checked >= 20:
             break
     return None
-
-
-def looks_like_imagefolder(index: FileIndex) -> bool:
-    """Class folders holding images, at the root or inside split folders."""
-    top = index.children("")
-    if any(d.lower() in ("images", "labels", "annotations", "jpegimages") for d in top):
-        return False
-    splits = [d for d in top if is_split_name(d)]
-    parents = splits or [""]
-    if any(index.exists(posixpath.join(p, "_classes.csv")) for p in parents):
-        return True  # Roboflow multi-label classification
-    for parent in parents:
-        for cls in index.children(parent):
-            folder = posixpath.join(parent, cls) if parent else cls
-            if cls.lower() in ("images", "labels"):
-                return False
-            if any(is_image_name(f) for f in index.under(folder)):
-                return True
-    return False
 
 
 def _unsupported_hints(index: FileIndex) -> list[str]:

@@ -17,6 +17,9 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PRECISION = 4
+MAX_CLASSES = 100_000
+MAX_KEYPOINTS = 10_000
+"""Sanity limits: larger numbers in a file are refused, not allocated."""
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = get_args(Split)
@@ -108,10 +111,18 @@ class Item(_Frozen):
     """Where the reader found the image, relative to the directory it was given. Provenance only:
     not part of the canonical JSON."""
 
-    @field_validator("file_name", "source_path")
+    @field_validator("file_name")
     @classmethod
-    def _relative(cls, v: str | None) -> str | None:
-        return None if v is None else check_relative_name(v)
+    def _relative(cls, v: str) -> str:
+        return check_relative_name(v)
+
+    @field_validator("source_path")
+    @classmethod
+    def _inside(cls, v: str | None) -> str | None:
+        # a real file name on the reading machine: a backslash may be part of it
+        if v is not None and (v.startswith("/") or ".." in v.split("/") or not v):
+            raise ValueError(f"{v!r} is not a path inside the dataset")
+        return v
 
     @field_validator("sha256")
     @classmethod

@@ -20,9 +20,10 @@ from xml.etree.ElementTree import Element, ParseError
 import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as xml_fromstring
+from pydantic import ValidationError
 
 from lensforge.formats.errors import ImageError
-from lensforge.formats.files import FileIndex
+from lensforge.formats.files import FileIndex, normalize_relative
 from lensforge.formats.geometry import AnnotationBuilder, Where
 from lensforge.formats.images import (
     ImageInfo,
@@ -279,6 +280,8 @@ def finalize(
     ctx: ReadContext, pending: list[PendingItem], builder: AnnotationBuilder
 ) -> list[Item]:
     """Check images and objects; returns the items that are usable, sorted by name."""
+    for p in pending:
+        p.name = normalize_relative(p.name)
     pending = _dedupe(ctx, pending)
     infos = check_images(ctx, [p.image for p in pending])
     items: list[Item] = []
@@ -305,8 +308,8 @@ def finalize(
             )
             if ann is not None:
                 annotations.append(ann)
-        items.append(
-            Item(
+        try:
+            item = Item(
                 file_name=p.name,
                 width=info.width,
                 height=info.height,
@@ -316,7 +319,12 @@ def finalize(
                 sha256=info.sha256,
                 source_path=ctx.index.display(p.image),
             )
-        )
+        except ValidationError as exc:  # e.g. a name that is not a safe relative path
+            ctx.issue(
+                "invalid_structure", f"unusable image name: {exc.errors()[0]['msg']}", p.image
+            )
+            continue
+        items.append(item)
     if not items:
         ctx.issue("empty_dataset", "no usable image was found", None)
     items.sort(key=lambda i: (i.file_name, i.split or ""))

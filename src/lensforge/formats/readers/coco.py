@@ -122,8 +122,11 @@ def resolve_image(index: FileIndex, doc_rel: str, file_name: str, subset: str | 
 
 
 def _item_name(file_name: str) -> str:
+    """`file_name` without layout folders; only the base name of a path from another
+    machine (absolute, a drive letter, or climbing out with `..`)."""
     fn = normalize_relative(file_name)
-    return logical_name(fn) if is_inside(fn) and ":" not in fn else posixpath.basename(fn)
+    foreign = file_name.strip().startswith(("/", "\\")) or ":" in fn or not is_inside(fn)
+    return posixpath.basename(fn) if foreign else logical_name(fn)
 
 
 def _select(ctx: ReadContext, docs: list[Doc], task: Task | None) -> tuple[list[Doc], Task | None]:
@@ -135,7 +138,12 @@ def _select(ctx: ReadContext, docs: list[Doc], task: Task | None) -> tuple[list[
     else:
         chosen, other = (plain or docs), (keyed if plain else [])
     for d in other:
-        ctx.issue("other_annotations_ignored", f"not used for a {task or 'box'} dataset", d.rel)
+        message = (
+            "box/mask annotations, not used for a pose dataset"
+            if task is Task.POSE
+            else "keypoint annotations, not used (read with task='pose' to use them)"
+        )
+        ctx.issue("other_annotations_ignored", message, d.rel)
     return chosen, task
 
 
@@ -151,32 +159,27 @@ def _infer_task(docs: list[Doc]) -> Task:
 
 def _declared(img: dict[str, Any]) -> tuple[int, int] | None:
     w, h = img.get("width"), img.get("height")
-    if isinstance(w, int | float) and isinstance(h, int | float) and w > 0 and h > 0:
-        return (int(w), int(h))
+    if isinstance(w, int | float) and isinstance(h, int | float) and 0 < w < 1e9 and 0 < h < 1e9:
+        return (int(w), int(h))  # (NaN and Infinity, which Python's json accepts, fail the test)
     return None
 
 
-def _read_doc(
-    ctx: ReadContext, doc: Doc, cats: Categories, parser: ObjectParser
-) -> list[PendingItem]:
-    images, anns = doc.data.get("images"), doc.data.get("annotations", [])
-    if not isinstance(images, list) or not isinstance(anns, list):
-        ctx.issue("invalid_structure", "'images' and 'annotations' must be lists", doc.rel)
-        return []
+def _read_images(ctx: ReadContext, doc: Doc, images: list[Any]) -> dict[Any, PendingItem | None]:
+    """Image id -> pending item (None for an entry that was reported and skipped)."""
     by_id: dict[Any, PendingItem | None] = {}
     names: set[str] = set()
-    out: list[PendingItem] = []
     for i, img in enumerate(images):
-        if (
-            not isinstance(img, dict)
-            or not isinstance(img.get("file_name"), str)
-            or (not isinstance(img.get("id"), int | str))
-        ):
+        if not isinstance(img, dict) or not isinstance(img.get("file_name"), str):
             ctx.issue(
                 "invalid_structure", "an image needs 'id' and 'file_name'", doc.rel, object_index=i
             )
             continue
-        img_id, fn = img["id"], img["file_name"]
+        img_id, fn = img.get("id"), img["file_name"]
+        if not isinstance(img_id, int | str):
+            ctx.issue(
+                "invalid_structure", "an image needs 'id' and 'file_name'", doc.rel, object_index=i
+            )
+            continue
         if img_id in by_id:
             ctx.issue(
                 "duplicate_image_id", f"image id {img_id} is used twice", doc.rel, object_index=i
@@ -189,16 +192,21 @@ def _read_doc(
         names.add(fn)
         found = resolve_image(ctx.index, doc.rel, fn, doc.subset)
         if found is None:
-            ctx.issue(
-                "missing_image",
-                f"image {fn!r} (id {img_id}) is not in the dataset",
-                doc.rel,
-                object_index=i,
-            )
+            message = f"image {fn!r} (id {img_id}) is not in the dataset"
+            ctx.issue("missing_image", message, doc.rel, object_index=i)
             continue
-        p = PendingItem(found, _item_name(fn), doc.split, _declared(img), doc.rel)
-        by_id[img_id] = p
-        out.append(p)
+        by_id[img_id] = PendingItem(found, _item_name(fn), doc.split, _declared(img), doc.rel)
+    return by_id
+
+
+def _read_annotations(
+    ctx: ReadContext,
+    doc: Doc,
+    anns: list[Any],
+    by_id: dict[Any, PendingItem | None],
+    cats: Categories,
+    parser: ObjectParser,
+) -> None:
     seen: set[Any] = set()
     for j, ann in enumerate(anns):
         if not isinstance(ann, dict):
@@ -207,41 +215,41 @@ def _read_doc(
             )
             continue
         ann_id = ann.get("id")
-        where = ctx.where(doc.rel, None, ann_id if isinstance(ann_id, int) else j)
-        if isinstance(ann_id, int | str) and ann_id in seen:
-            ctx.issue(
-                "duplicate_annotation_id",
-                f"annotation id {ann_id} is used twice",
-                doc.rel,
-                object_index=where.object_index,
-            )
+        index = ann_id if isinstance(ann_id, int) else j
         if isinstance(ann_id, int | str):
+            if ann_id in seen:
+                message = f"annotation id {ann_id} is used twice"
+                ctx.issue("duplicate_annotation_id", message, doc.rel, object_index=index)
             seen.add(ann_id)
         image_id = ann.get("image_id")
         if not isinstance(image_id, int | str) or image_id not in by_id:
-            ctx.issue(
-                "unknown_image_id",
-                f"image_id {image_id!r} is not in 'images'",
-                doc.rel,
-                object_index=where.object_index,
-            )
+            message = f"image_id {image_id!r} is not in 'images'"
+            ctx.issue("unknown_image_id", message, doc.rel, object_index=index)
             continue
         pending = by_id[image_id]
-        if pending is None:
+        if pending is None:  # its image was reported already
             continue
         cid = ann.get("category_id")
         if not isinstance(cid, int | str) or cid not in cats.class_of:
-            ctx.issue(
-                "unknown_class",
-                f"category_id {cid!r} is not in 'categories'",
-                doc.rel,
-                object_index=where.object_index,
-            )
+            message = f"category_id {cid!r} is not in 'categories'"
+            ctx.issue("unknown_class", message, doc.rel, object_index=index)
             continue
+        where = ctx.where(doc.rel, None, index)
         obj = parser.parse(where, ann, cats.class_of[cid], cats.keypoints_of.get(cid, 0))
         if obj is not None:
             pending.objects.append(obj)
-    return out
+
+
+def _read_doc(
+    ctx: ReadContext, doc: Doc, cats: Categories, parser: ObjectParser
+) -> list[PendingItem]:
+    images, anns = doc.data.get("images"), doc.data.get("annotations", [])
+    if not isinstance(images, list) or not isinstance(anns, list):
+        ctx.issue("invalid_structure", "'images' and 'annotations' must be lists", doc.rel)
+        return []
+    by_id = _read_images(ctx, doc, images)
+    _read_annotations(ctx, doc, anns, by_id, cats, parser)
+    return [p for p in by_id.values() if p is not None]
 
 
 def _unlisted(ctx: ReadContext, pending: list[PendingItem]) -> None:

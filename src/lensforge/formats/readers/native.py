@@ -13,7 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lensforge.formats.files import FileIndex, normalize_relative
 from lensforge.formats.geometry import AnnotationBuilder
-from lensforge.formats.model import DatasetManifest, Split, Task, check_relative_name
+from lensforge.formats.model import (
+    MAX_KEYPOINTS,
+    DatasetManifest,
+    Split,
+    Task,
+    check_relative_name,
+)
 from lensforge.formats.readers._common import PendingItem, RawObject, ReadContext, finalize
 from lensforge.formats.validation import ValidationReport
 
@@ -31,7 +37,7 @@ class _Strict(BaseModel):
 
 
 class NativeKeypoints(_Strict):
-    count: int = Field(ge=1)
+    count: int = Field(ge=1, le=MAX_KEYPOINTS)
     dims: Literal[2, 3] = 3
     names: list[str] | None = None
     skeleton: list[tuple[int, int]] | None = None

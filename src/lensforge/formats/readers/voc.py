@@ -117,7 +117,7 @@ def _size(root: Element) -> tuple[int, int] | None:
     try:
         w = int(float(root.findtext("size/width") or 0))
         h = int(float(root.findtext("size/height") or 0))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "inf"
         return None
     return (w, h) if w > 0 and h > 0 else None
 

@@ -21,12 +21,13 @@ from lensforge.formats.files import (
     split_from_path,
 )
 from lensforge.formats.geometry import AnnotationBuilder
-from lensforge.formats.model import DatasetManifest, Split, Task
+from lensforge.formats.layout import CLASS_FILES, looks_like_imagefolder, yolo_label_files
+from lensforge.formats.model import MAX_CLASSES, DatasetManifest, Split, Task
 from lensforge.formats.readers._common import PendingItem, RawObject, ReadContext, finalize
 from lensforge.formats.readers.imagefolder import read_imagefolder_index
 from lensforge.formats.readers.yolo_config import (
-    CLASS_FILES,
     YoloConfig,
+    find_config,
     read_config,
     resolve_listed_image,
 )
@@ -250,7 +251,7 @@ def read_yolo_index(
                 "no data.yaml names, classes.txt or obj.names: classes are named after their ids",
                 None,
             )
-        classes = [str(i) for i in range(top + 1)]
+        classes = [str(i) for i in range(min(top + 1, MAX_CLASSES))]
     kpt = cfg.kpt_shape
     if task is Task.POSE and kpt is None:
         ctx.issue("invalid_structure", "a pose dataset needs kpt_shape in data.yaml", cfg.file)
@@ -301,6 +302,8 @@ def read_yolo(
 ) -> tuple[DatasetManifest, ValidationReport]:
     """Read a YOLO dataset directory (see the module docstring for the layouts)."""
     index = path if isinstance(path, FileIndex) else FileIndex(path)
+    if task is None and not find_config(index) and not yolo_label_files(index):
+        task = Task.CLASSIFICATION if looks_like_imagefolder(index) else None
     if task is Task.CLASSIFICATION:
         manifest, report = read_imagefolder_index(index)
         return manifest.model_copy(update={"source_format": "yolo"}), report

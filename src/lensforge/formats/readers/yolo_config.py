@@ -19,11 +19,11 @@ from lensforge.formats.files import (
     normalize_relative,
     suffixes,
 )
-from lensforge.formats.model import Split
+from lensforge.formats.layout import CLASS_FILES
+from lensforge.formats.model import MAX_CLASSES, MAX_KEYPOINTS, Split
 from lensforge.formats.readers._common import ReadContext
 
 CONFIG_NAMES = ("data.yaml", "data.yml", "dataset.yaml", "dataset.yml")
-CLASS_FILES = ("classes.txt", "obj.names", "classes.names", "labels.txt")
 _SPLIT_KEYS: dict[str, Split] = {
     "train": "train",
     "val": "val",
@@ -150,10 +150,12 @@ def _names(ctx: ReadContext, rel: str, data: dict[Any, Any]) -> list[str] | None
             )
             return None
         classes = [keyed[i] for i in range(len(keyed))]
-    elif names is None and isinstance(nc, int) and nc > 0:
+    elif names is None and isinstance(nc, int) and 0 < nc <= MAX_CLASSES:
         ctx.issue("class_names_missing", f"no names: classes are named 0..{nc - 1}", rel)
         return [str(i) for i in range(nc)]
     elif names is None:
+        if nc is not None:
+            ctx.issue("invalid_class_names", f"nc must be 1..{MAX_CLASSES}, got {nc!r}", rel)
         return None
     else:
         ctx.issue("invalid_class_names", "names must be a list or a mapping {id: name}", rel)
@@ -175,7 +177,7 @@ def _keypoints(ctx: ReadContext, rel: str, data: dict[Any, Any], cfg: YoloConfig
         not isinstance(shape, list)
         or len(shape) != 2
         or not all(isinstance(v, int) for v in shape)
-        or shape[0] < 1
+        or not 1 <= shape[0] <= MAX_KEYPOINTS
         or shape[1] not in (2, 3)
     ):
         ctx.issue("invalid_structure", f"kpt_shape must be [keypoints, 2 or 3], got {shape}", rel)

@@ -19,6 +19,11 @@ def _relative(item: Item, cls: str) -> str:
     return item.file_name[len(prefix) :] if item.file_name.startswith(prefix) else item.file_name
 
 
+def _folder_name(name: str) -> bool:
+    """A class name usable as one folder: no separators, not hidden, not `.`/`..`."""
+    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\0")
+
+
 def write_imagefolder(
     manifest: DatasetManifest, dest: str | os.PathLike[str], image_source: ImageSource
 ) -> WriteResult:
@@ -30,6 +35,9 @@ def write_imagefolder(
             f"ImageFolder cannot hold multi-label images ({len(multi)}, e.g. {multi[0]}); "
             "use the native format"
         )
+    unsafe = [c for c in manifest.classes if not _folder_name(c)]
+    if unsafe:
+        raise DatasetWriteError(f"class names {unsafe} cannot be folder names")
     splits = {i.split for i in manifest.items if i.labels}
     if None in splits and len(splits) > 1:
         raise DatasetWriteError("ImageFolder cannot mix items with and without a split")
