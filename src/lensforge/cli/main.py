@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lensforge import __version__
-from lensforge.cli import api_keys, auth, db, projects, server, users
+from lensforge.cli import api_keys, auth, db, openapi, projects, server, users
 
 app = typer.Typer(
     name="lensforge",
@@ -42,3 +42,4 @@ app.command()(auth.logout)
 app.command()(auth.whoami)
 app.add_typer(projects.app, name="projects")
 app.add_typer(api_keys.app, name="api-keys")
+app.command()(openapi.openapi)

@@ -8,8 +8,15 @@
             print(project.name)
 
 Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projects`,
-`client.api_keys`, `client.uploads`. Responses are frozen pydantic models
-(`lensforge.client.models`).
+`client.api_keys`, `client.uploads`, `client.datasets`. Responses are frozen pydantic models
+(`lensforge.client.models`, `lensforge.client.dataset_models`).
+
+    dataset = client.datasets.create(project.id, "parts", "detection")
+    done = client.datasets.import_file(dataset.id, project.id, "parts-yolo.zip")
+    if not done.succeeded:
+        for issue in done.report.errors if done.report else []:
+            print(issue.file, issue.line, issue.message)
+    client.datasets.download_export(dataset.id, done.version_number, "coco", "exports/")
 `LensforgeClient.from_config()` reuses the login saved by `lensforge login`.
 
 Errors. Every exception the client raises derives from `LensforgeError`, which carries
@@ -33,6 +40,22 @@ token; only when that fails does the caller see `AuthenticationError`.
 """
 
 from lensforge.client._client import LensforgeClient
+from lensforge.client.dataset_models import (
+    Dataset,
+    DatasetImport,
+    DatasetItem,
+    DatasetVersion,
+    ExportDownload,
+    FolderSource,
+    ImportIssue,
+    ImportReport,
+    ImportSource,
+    S3Source,
+    SplitConfig,
+    UploadSource,
+    VersionDiff,
+    VersionStats,
+)
 from lensforge.client.errors import (
     APIError,
     AuthenticationError,
@@ -71,7 +94,16 @@ __all__ = [
     "ConflictError",
     "ConnectionFailed",
     "CreatedApiKey",
+    "Dataset",
+    "DatasetImport",
+    "DatasetItem",
+    "DatasetVersion",
+    "ExportDownload",
     "FieldError",
+    "FolderSource",
+    "ImportIssue",
+    "ImportReport",
+    "ImportSource",
     "InvalidResponse",
     "LensforgeClient",
     "LensforgeError",
@@ -84,12 +116,17 @@ __all__ = [
     "PermissionDenied",
     "Project",
     "ProjectMember",
+    "S3Source",
     "ServerError",
     "SignupResult",
+    "SplitConfig",
     "TokenPair",
     "UploadFailed",
     "UploadPart",
     "UploadSession",
+    "UploadSource",
     "User",
     "ValidationError",
+    "VersionDiff",
+    "VersionStats",
 ]

@@ -13,6 +13,7 @@ from lensforge.client._upload_state import UploadStateStore
 from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, resolve_config
 from lensforge.client.resources.api_keys import ApiKeys
 from lensforge.client.resources.auth import Auth
+from lensforge.client.resources.datasets import Datasets
 from lensforge.client.resources.organizations import Organizations
 from lensforge.client.resources.projects import Projects
 from lensforge.client.resources.uploads import Uploads
@@ -65,6 +66,7 @@ class LensforgeClient:
         self.projects = Projects(self._session)
         self.api_keys = ApiKeys(self._session)
         self.uploads = Uploads(self._session, state)
+        self.datasets = Datasets(self._session, self.uploads)
 
     @classmethod
     def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:
