@@ -20,8 +20,10 @@ from lensforge.kit import migrate
 from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
+from lensforge.orchestration.base import LocalOrchestrator
 from lensforge.routes import api_router
 from lensforge.storage.factory import create_object_store
+from lensforge.trainers.registry import load_registry
 
 API_PREFIX = "/api/v1"
 
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.object_store = store
         app.state.background = background
         app.state.import_context = import_context
+        app.state.trainer_registry = load_registry(settings.trainers.plugin_dirs)
+        app.state.orchestrator = LocalOrchestrator()
         resumed = resume_unfinished_imports(import_context, background)
         log.info(
             "started",

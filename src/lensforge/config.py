@@ -84,6 +84,39 @@ class DatasetSettings(BaseModel):
     import_workers: int = 1
 
 
+class TrainerSettings(BaseModel):
+    # isolated: each trainer in its own virtual environment built with uv from its
+    # requirements; current: run trainers with this interpreter (you manage the packages).
+    environment: Literal["isolated", "current"] = "isolated"
+    # Empty means `<data_dir>/envs` and `<data_dir>/uv-cache` (shared, hard-linked).
+    envs_dir: str = ""
+    uv_cache_dir: str = ""
+    plugin_dirs: list[str] = Field(default_factory=list)
+
+
+class WorkerSettings(BaseModel):
+    # Stable across restarts, so a restarted worker recognises the attempts it was running.
+    name: str = ""
+    queues: list[str] = Field(default_factory=lambda: ["default"])
+    cpu_slots: int = 1
+    # GPU indices this worker may hand out, e.g. [0, 1]; each is one slot.
+    gpus: list[int] = Field(default_factory=list)
+    poll_interval_seconds: float = 1.0
+    heartbeat_interval_seconds: float = 5.0
+    # A running trainer silent for this long is considered hung and is killed.
+    stale_after_seconds: float = 600.0
+    # A worker unseen for this long is considered dead; its attempts are recovered by others.
+    worker_dead_after_seconds: float = 60.0
+    cancel_grace_seconds: float = 10.0
+    kill_grace_seconds: float = 10.0
+    max_attempts: int = 3
+    # Where attempts work and the SDK spools; empty means `<data_dir>/jobs`.
+    jobs_dir: str = ""
+    # Shared dataset cache for trainers; empty means `<data_dir>/dataset-cache`.
+    dataset_cache_dir: str = ""
+    dataset_cache_max_bytes: int = 50 * 1024**3
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -105,6 +138,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
+    trainers: TrainerSettings = Field(default_factory=TrainerSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @property
     def database_url(self) -> str:

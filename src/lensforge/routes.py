@@ -9,9 +9,11 @@ from lensforge.auth import api as auth_api
 from lensforge.auth import api_keys_api
 from lensforge.datasets import api as datasets_api
 from lensforge.datasets import browse_api as datasets_browse_api
+from lensforge.jobs import api as jobs_api
 from lensforge.organizations import api as organizations_api
 from lensforge.projects import api as projects_api
 from lensforge.storage import api as storage_api
+from lensforge.trainers import api as trainers_api
 from lensforge.uploads import api as uploads_api
 
 # The inventory of every router. The policy test walks these to check each route's access.
@@ -24,6 +26,8 @@ ROUTERS: list[APIRouter] = [
     datasets_api.router,
     datasets_browse_api.router,
     storage_api.router,
+    trainers_api.router,
+    jobs_api.router,
     uploads_api.router,
 ]
 

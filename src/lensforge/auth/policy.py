@@ -40,6 +40,13 @@ class Action(StrEnum):
     DATASET_DELETE = "dataset:delete"
     DATASET_SHARE = "dataset:share"
     STORAGE_ADMIN = "storage:admin"
+    TRAINER_READ = "trainer:read"
+    TRAINER_INSTALL = "trainer:install"
+    JOB_READ = "job:read"
+    JOB_CREATE = "job:create"
+    JOB_CANCEL = "job:cancel"
+    JOB_RESTART = "job:restart"
+    WORKER_READ = "worker:read"
 
 
 _EVERYONE = frozenset(Role)
@@ -70,6 +77,13 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.DATASET_DELETE: _ADVANCED_UP,
     Action.DATASET_SHARE: _MANAGERS_UP,
     Action.STORAGE_ADMIN: _ADMIN_ONLY,
+    Action.TRAINER_READ: _EVERYONE,
+    Action.TRAINER_INSTALL: _ADMIN_ONLY,
+    Action.JOB_READ: _EVERYONE,
+    Action.JOB_CREATE: _ENGINEERS_UP,
+    Action.JOB_CANCEL: _ENGINEERS_UP,
+    Action.JOB_RESTART: _ENGINEERS_UP,
+    Action.WORKER_READ: _EVERYONE,
 }
 
 # Roles a manager may hand out; only an admin can make another admin.

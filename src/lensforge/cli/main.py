@@ -8,6 +8,7 @@ import typer
 
 from lensforge import __version__
 from lensforge.cli import api_keys, auth, db, openapi, projects, server, users
+from lensforge.cli import datasets as datasets_cli
 
 app = typer.Typer(
     name="lensforge",
@@ -42,4 +43,5 @@ app.command()(auth.logout)
 app.command()(auth.whoami)
 app.add_typer(projects.app, name="projects")
 app.add_typer(api_keys.app, name="api-keys")
+app.add_typer(datasets_cli.app, name="datasets")
 app.command()(openapi.openapi)

@@ -9,6 +9,18 @@ from lensforge.models.dataset import (
     DatasetVersion,
     ImageBlob,
 )
+from lensforge.models.job import (
+    JOB_STATUSES,
+    Event,
+    JobAttempt,
+    JobCheckpoint,
+    JobLog,
+    JobMetric,
+    JobReport,
+    JobTransition,
+    TrainingJob,
+    Worker,
+)
 from lensforge.models.membership import ROLE_NAMES, Membership
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
@@ -17,6 +29,16 @@ from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
 __all__ = [
+    "JOB_STATUSES",
+    "Event",
+    "JobAttempt",
+    "JobCheckpoint",
+    "JobLog",
+    "JobMetric",
+    "JobReport",
+    "JobTransition",
+    "TrainingJob",
+    "Worker",
     "ROLE_NAMES",
     "UPLOAD_STATUSES",
     "ApiKey",

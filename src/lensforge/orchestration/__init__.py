@@ -1,0 +1,1 @@
+"""Running jobs: the Orchestrator protocol and its backends (local workers; Temporal later)."""

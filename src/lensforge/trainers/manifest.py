@@ -1,0 +1,91 @@
+"""The trainer manifest: what a trainer is, offers, needs, and accepts as configuration."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+TASKS = ("detection", "segmentation", "classification", "pose")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,62}$")
+
+
+class TrainerModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    tasks: list[str]
+    description: str = ""
+
+
+class Capabilities(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resume: bool = False
+    predict: bool = False
+    export_formats: list[str] = Field(default_factory=list)
+
+
+class ConfigSchema(BaseModel):
+    """JSON Schemas (draft 2020-12) of the two config sections."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    basic: dict[str, Any]
+    advanced: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+    @field_validator("basic", "advanced")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+        return schema
+
+
+class TrainerManifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+    description: str = ""
+    tasks: list[str]
+    models: list[TrainerModel]
+    # argv after the Python interpreter, per entry point: e.g. ["-m", "pkg.trainer", "train"].
+    entrypoints: dict[str, list[str]]
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+    # pip requirement strings for the trainer's own environment (the SDK is added for it).
+    requirements: list[str] = Field(default_factory=list)
+    config_schema: ConfigSchema
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("trainer names are lower-case letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(TASKS))
+        if unknown or not value:
+            raise ValueError(f"tasks must be a non-empty subset of {TASKS}; unknown: {unknown}")
+        return value
+
+    @field_validator("entrypoints")
+    @classmethod
+    def _entrypoints(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if "train" not in value:
+            raise ValueError("a trainer needs at least the 'train' entry point")
+        unknown = sorted(set(value) - {"train", "predict", "export"})
+        if unknown:
+            raise ValueError(f"unknown entry points: {unknown}")
+        return value
+
+    def model_named(self, name: str) -> TrainerModel | None:
+        return next((m for m in self.models if m.name == name), None)
