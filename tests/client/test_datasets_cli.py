@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from lensforge.cli import _dataset_import
+from lensforge.cli._dataset_render import print_import
 from lensforge.cli.main import app
-from lensforge.client import LensforgeClient
+from lensforge.client import DatasetImport, LensforgeClient
 from lensforge.client.resources.uploads import Uploads
 from lensforge.config import Settings
 from lensforge.formats import read_dataset
@@ -223,3 +224,31 @@ def test_server_folder_import_and_usage_errors(settings: Settings, tmp_path: Pat
         ambiguous = cli("datasets", "show", "pets", code=1)
         assert "2 datasets are named 'pets'" in ambiguous.stderr
         assert cli_json("datasets", "show", "pets", "--project", "other")["name"] == "pets"
+
+
+def test_long_reports_are_cut_with_a_pointer_to_json(capsys: pytest.CaptureFixture[str]) -> None:
+    issues = [
+        {"severity": "warning" if n % 2 else "error", "code": "invalid_label_row",
+         "message": f"row {n} is wrong", "file": f"labels/{n}.txt", "line": n}
+        for n in range(1, 71)
+    ]  # fmt: skip
+    record = DatasetImport.model_validate(
+        {
+            "id": "00000000-0000-0000-0000-000000000001",
+            "dataset_id": "00000000-0000-0000-0000-000000000002",
+            "status": "failed",
+            "phase": "failed",
+            "mode": "replace",
+            "error": "the dataset has 35 error(s)",
+            "report": {"issues": issues, "counts": {"invalid_label_row": 1070}, "summary": "s"},
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    )
+    print_import(record, None)
+    out = capsys.readouterr().out
+    assert "labels/2.txt" in out  # errors come first
+    assert "labels/70.txt" in out
+    assert "labels/29.txt" in out  # the 15th warning: rows 36-50 after the 35 errors
+    assert "labels/31.txt" not in out
+    assert "and 1020 more" in out
+    assert "--json" in out

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from platformdirs import user_cache_dir
+from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import TaskID
 
@@ -111,7 +112,8 @@ def import_dataset(
     if not server_folder and not local.exists():
         fail(f"{path} does not exist")
     with open_client() as client:
-        target = _target_dataset(client, project, dataset or _default_name(path), create, task)
+        default = _default_name(path if server_folder else local.resolve().name)
+        target = _target_dataset(client, project, dataset or default, create, task)
         source: ImportSource
         if server_folder:
             source = FolderSource(path=path)
@@ -179,9 +181,12 @@ def _upload(client: LensforgeClient, project_id: uuid.UUID, local: Path) -> str:
             if task is None:
                 # Created at the first report, so bytes sent in an earlier run (a resume)
                 # do not count towards the speed shown.
-                task = progress.add_task(f"upload {local.name}", total=total, completed=done)
+                name = local.resolve().name
+                task = progress.add_task(f"upload {name}", total=total, completed=done)
                 if done:
-                    progress.console.print(f"resuming: {done} of {total} bytes already sent")
+                    progress.console.print(
+                        f"resuming: {decimal(done)} of {decimal(total)} already on the server"
+                    )
             else:
                 progress.update(task, completed=done)
 

@@ -54,7 +54,8 @@ def find_dataset(client: LensforgeClient, ref: str, project_ref: str | None = No
 
 
 def find_in_project(client: LensforgeClient, project: Project, ref: str) -> Dataset | None:
-    """The project's dataset with id or name `ref`, or None."""
+    """The project's dataset with id or name `ref`; None when no dataset has that name (an
+    unknown id is an error: it cannot name a dataset to create)."""
     try:
         dataset_id = uuid.UUID(ref)
     except ValueError:
@@ -62,7 +63,7 @@ def find_in_project(client: LensforgeClient, project: Project, ref: str) -> Data
     try:
         dataset = client.datasets.get(dataset_id)
     except NotFoundError:
-        return None
+        fail(f"no dataset with id {ref}; see `lensforge datasets list`")
     if dataset.project_id != project.id:
         fail(f"dataset {ref} belongs to another project than {project.name!r}")
     return dataset

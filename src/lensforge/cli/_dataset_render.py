@@ -16,14 +16,14 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from lensforge.cli._client import when
 from lensforge.cli.output import console, err_console
 from lensforge.client import DatasetImport, DatasetVersion, ImportIssue, VersionDiff, VersionStats
 
 MAX_ISSUE_ROWS = 50
-BAR_WIDTH = 30
+BAR_WIDTH = 24
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow"}
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "cyan", "pending": "dim"}
 
@@ -68,13 +68,13 @@ class ImportProgressBar:
     def __call__(self, record: DatasetImport) -> None:
         if self._task is None:
             return
-        phase = record.phase or record.status
-        counted = record.progress_total > 0
+        phase = record.status if record.finished else record.phase or record.status
+        total = record.progress_total or None
+        done = record.progress_done
+        if record.succeeded:
+            total = done = record.progress_total or 1  # a full bar, whatever the last phase
         self.progress.update(
-            self._task,
-            description=f"import: {phase}",
-            total=record.progress_total if counted else None,
-            completed=record.progress_done if counted else 0,
+            self._task, description=f"import: {phase}", total=total, completed=done
         )
 
 
@@ -123,9 +123,13 @@ def print_import(record: DatasetImport, version: DatasetVersion | None) -> None:
 
 
 def issues_table(issues: list[ImportIssue]) -> Table:
-    table = Table("Severity", "Code", "File", "Where", "Message")
-    for column in table.columns:
-        column.overflow = "fold"
+    table = Table(
+        Column("Severity", no_wrap=True),
+        Column("Code", no_wrap=True),
+        Column("File", overflow="fold"),
+        Column("Where", no_wrap=True),
+        Column("Message", overflow="fold", ratio=1),
+    )
     for issue in issues:
         style = _SEVERITY_STYLE.get(issue.severity, "")
         table.add_row(
@@ -156,17 +160,17 @@ def _origin(version: DatasetVersion) -> str:
 
 
 def versions_table(versions: list[DatasetVersion]) -> Table:
-    table = Table("Version", "Images", "Objects", "Splits", "Warnings", "Hash", "From", "Created")
+    table = Table("Version", "Images", "Objects", "Train/Val/Test", "Warnings", "Hash", "From")
     for version in versions:
+        counts = version.split_counts
         table.add_row(
             str(version.number),
             str(version.item_count),
             str(version.annotation_count),
-            split_counts(version),
+            "/".join(str(counts.get(name, 0)) for name in ("train", "val", "test")),
             str(version.warning_count),
             version.content_hash[:12],
             escape(_origin(version)),
-            when(version.created_at),
         )
     return table
 
@@ -176,8 +180,11 @@ def print_version(version: DatasetVersion) -> None:
         f"version [bold]{version.number}[/]: {version.item_count} images, "
         f"{version.annotation_count} objects, {len(version.classes)} classes"
     )
-    console.print(f"  splits: {split_counts(version)}   warnings: {version.warning_count}")
-    console.print(f"  content hash: {version.content_hash}   created: {when(version.created_at)}")
+    console.print(
+        f"  splits: {split_counts(version)}   warnings: {version.warning_count}   "
+        f"created: {when(version.created_at)}"
+    )
+    console.print(f"  content hash: {version.content_hash}")
     if version.message:
         console.print(f"  message: {escape(version.message)}")
 
@@ -201,7 +208,7 @@ def print_stats(result: VersionStats) -> None:
     splits = " · ".join(f"{k} {v}" for k, v in stats.split_image_counts.items() if v) or "-"
     console.print(f"  splits: {splits}")
     split_names = [name for name, split in stats.splits.items() if split.images]
-    table = Table("ID", "Class", "Objects", "Images", *split_names, "")
+    table = Table("ID", "Class", "Objects", "Images", *split_names, Column("", overflow="crop"))
     largest = max((c.count for c in stats.classes), default=0)
     for cls in stats.classes:
         per_split = [

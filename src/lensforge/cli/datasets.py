@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.filesize import decimal
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from lensforge.cli._client import open_client, print_json, when
 from lensforge.cli._dataset_import import IMPORT_HELP, import_dataset
@@ -57,16 +58,21 @@ def list_datasets(project: ProjectOption = None, as_json: JsonOption = False) ->
     if not items:
         console.print("no datasets yet; create one with `lensforge datasets import --create`")
         return
-    table = Table("ID", "Name", "Project", "Task", "Versions", "Shared", "Updated")
+    table = Table(
+        Column("ID", no_wrap=True),
+        Column("Name", overflow="fold"),
+        Column("Project", overflow="fold"),
+        Column("Task", no_wrap=True),
+        Column("Latest", no_wrap=True),
+    )
     for dataset in items:
+        shared = " [dim](shared)[/]" if dataset.shared_with_organization else ""
         table.add_row(
             str(dataset.id),
-            escape(dataset.name),
+            escape(dataset.name) + shared,
             escape(names.get(dataset.project_id, str(dataset.project_id))),
             dataset.task,
             str(dataset.latest_version_number),
-            "yes" if dataset.shared_with_organization else "",
-            when(dataset.updated_at),
         )
     console.print(table)
 
@@ -187,7 +193,7 @@ def export(
             saved = client.datasets.download_export(
                 found.id, number, format, output or Path.cwd(), on_progress=advance
             )
-    console.print(f"saved {escape(str(saved.path))} ({saved.size} bytes)")
+    console.print(f"saved {escape(str(saved.path))} ({decimal(saved.size)})")
     if saved.skipped_items:
         console.print(
             f"{saved.skipped_items} image(s) left out: {format} has no place for them",
