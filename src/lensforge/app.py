@@ -21,6 +21,8 @@ from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
 from lensforge.orchestration.base import LocalOrchestrator
+from lensforge.realtime.hub import EventHub
+from lensforge.realtime.table_source import TableTailSource
 from lensforge.routes import api_router
 from lensforge.storage.factory import create_object_store
 from lensforge.trainers.registry import load_registry
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.import_context = import_context
         app.state.trainer_registry = load_registry(settings.trainers.plugin_dirs)
         app.state.orchestrator = LocalOrchestrator()
+        event_hub = EventHub(TableTailSource(sessions))
+        await event_hub.start()
+        app.state.event_hub = event_hub
         resumed = resume_unfinished_imports(import_context, background)
         log.info(
             "started",
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         try:
             yield
         finally:
+            await event_hub.stop()
             background.shutdown(wait=True)
             engine.dispose()
 

@@ -92,6 +92,12 @@ class TrainerSettings(BaseModel):
     envs_dir: str = ""
     uv_cache_dir: str = ""
     plugin_dirs: list[str] = Field(default_factory=list)
+    # For machines without an index: uv installs only from its cache and these wheel folders.
+    offline: bool = False
+    find_links: list[str] = Field(default_factory=list)
+    # Extra variables of the worker's environment handed to trainers (e.g. WANDB_API_KEY). The
+    # default hands over only a short allow-list, never the server's own secrets.
+    pass_env: list[str] = Field(default_factory=list)
 
 
 class WorkerSettings(BaseModel):

@@ -10,8 +10,11 @@ from lensforge.auth import api_keys_api
 from lensforge.datasets import api as datasets_api
 from lensforge.datasets import browse_api as datasets_browse_api
 from lensforge.jobs import api as jobs_api
+from lensforge.jobs import telemetry_api as jobs_telemetry_api
+from lensforge.jobs import trainer_api as jobs_trainer_api
 from lensforge.organizations import api as organizations_api
 from lensforge.projects import api as projects_api
+from lensforge.realtime import api as realtime_api
 from lensforge.storage import api as storage_api
 from lensforge.trainers import api as trainers_api
 from lensforge.uploads import api as uploads_api
@@ -28,6 +31,9 @@ ROUTERS: list[APIRouter] = [
     storage_api.router,
     trainers_api.router,
     jobs_api.router,
+    jobs_telemetry_api.router,
+    jobs_trainer_api.router,
+    realtime_api.router,
     uploads_api.router,
 ]
 

@@ -1,8 +1,12 @@
 """The role × action matrix over EVERY route of the API.
 
-Each route must declare either `requires(action)` or `PUBLIC`. For each protected route and each
-role, a request is made: roles the policy denies get 403 `permission_denied` before anything else
-happens; roles it allows never do. A new route without a declaration fails this test.
+Each route must declare exactly one of `requires(action)`, `PUBLIC`, or the trainer's job token
+(`lensforge.jobs.trainer_auth`). For each protected route and each role, a request is made:
+roles the policy denies get 403 `permission_denied` before anything else happens; roles it
+allows never do. Trainer routes are outside the matrix: they must refuse every user credential
+and any job token but their own job's. WebSocket routes authenticate inside (browsers cannot
+send headers) and declare their action on the endpoint; they are checked by connecting. A new
+route without a declaration fails this test.
 """
 
 from __future__ import annotations
@@ -10,17 +14,20 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from lensforge.app import API_PREFIX
 from lensforge.auth.policy import POLICY, Action, Role
 from lensforge.config import Settings
 from lensforge.routes import ROUTERS
 from tests.fixtures.app import Account, member_with_role, sign_up
+from tests.jobs.helpers import claim, create_job, end_attempt, receive_json
 
 # Routes reachable without a login, and why.
 EXPECTED_PUBLIC = {
@@ -49,6 +56,11 @@ def declared(route: Route) -> tuple[Action | None, bool]:
     return (actions[0] if actions else None), public
 
 
+def trainer_only(route: Route) -> bool:
+    """Authenticated by a trainer's job token, not by a user."""
+    return any(getattr(call, "lensforge_trainer_token", False) for call in _walk(route.dependant))
+
+
 class Route:
     def __init__(self, route: APIRoute) -> None:
         self.path = API_PREFIX + route.path
@@ -60,6 +72,8 @@ def api_routes(client: TestClient) -> list[tuple[str, Route]]:
     routes = []
     for router in ROUTERS:
         for route in router.routes:
+            if isinstance(route, APIWebSocketRoute):
+                continue  # see websocket_routes
             assert isinstance(route, APIRoute), route
             for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
                 routes.append((method, Route(route)))
@@ -73,6 +87,15 @@ def api_routes(client: TestClient) -> list[tuple[str, Route]]:
         f"routes outside lensforge.routes.ROUTERS: {documented - inventory}"
     )
     return routes
+
+
+def websocket_routes() -> list[tuple[str, Action | None]]:
+    return [
+        (API_PREFIX + route.path, getattr(route.endpoint, "lensforge_websocket_action", None))
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIWebSocketRoute)
+    ]
 
 
 def fill_path(path: str) -> str:
@@ -95,13 +118,17 @@ def test_every_route_declares_its_access(client: TestClient) -> None:
     public_seen = set()
     for method, route in api_routes(client):
         action, public = declared(route)
-        assert action is not None or public, (
-            f"{method} {route.path} declares no action and is not PUBLIC"
+        trainer = trainer_only(route)
+        kinds = [action is not None, public, trainer]
+        assert kinds.count(True) == 1, (
+            f"{method} {route.path} must declare exactly one of an action, PUBLIC or the "
+            f"trainer token (action={action}, public={public}, trainer={trainer})"
         )
-        assert not (action and public), f"{method} {route.path} is both public and protected"
         if public:
             public_seen.add((method, route.path))
     assert public_seen == EXPECTED_PUBLIC
+    for path, action in websocket_routes():
+        assert action is not None, f"WebSocket {path} declares no lensforge_websocket_action"
 
 
 def test_every_action_in_the_policy_has_roles() -> None:
@@ -116,7 +143,7 @@ def test_role_matrix_over_every_route(
     checked = 0
     for method, route in api_routes(client):
         action, public = declared(route)
-        if public:
+        if public or trainer_only(route):
             continue
         assert action is not None
         path = fill_path(route.path)
@@ -142,3 +169,65 @@ def test_unauthenticated_gets_401_on_every_protected_route(client: TestClient) -
             continue
         response = client.request(method, fill_path(route.path), json={})
         assert response.status_code == 401, f"{method} {route.path}: {response.status_code}"
+
+
+def test_trainer_routes_refuse_everyone_but_their_own_live_attempt(
+    client: TestClient, accounts: dict[Role, Account], tmp_path: Path
+) -> None:
+    admin = accounts[Role.ADMIN]
+    created = client.post(
+        "/api/v1/api-keys", json={"name": "ci", "scopes": ["*"]}, headers=admin.headers
+    )
+    assert created.status_code == 201, created.text
+    api_key = {"Authorization": f"Bearer {created.json()['secret']}"}
+    job = create_job(client, admin, tmp_path / "data")
+    trainer = claim(client, job.job_id)
+    sibling = create_job(
+        client, admin, tmp_path, project_id=job.project_id, dataset_id=job.dataset_id
+    )
+    sibling_trainer = claim(client, sibling.job_id)
+    routes = [(m, r) for m, r in api_routes(client) if trainer_only(r)]
+    assert len(routes) >= 7
+    own_paths = []
+    for method, route in routes:
+        # The path names a job other than the token's: refused like an unknown token.
+        other_job = fill_path(route.path)
+        for headers in (admin.headers, api_key, trainer.headers):
+            response = client.request(method, other_job, json={}, headers=headers)
+            assert response.status_code == 401, f"{method} {route.path}: {response.text[:200]}"
+        own_paths.append((method, _fill_job(route.path, job.job_id)))
+    for method, path in own_paths:
+        for headers in (admin.headers, api_key, sibling_trainer.headers):
+            response = client.request(method, path, json={}, headers=headers)
+            assert response.status_code == 401, f"{method} {path}: {response.text[:200]}"
+    end_attempt(client, trainer.attempt_id, "lost")
+    for method, path in own_paths:
+        response = client.request(method, path, json={}, headers=trainer.headers)
+        assert response.status_code == 403, f"{method} {path}: {response.text[:200]}"
+        assert response.json()["error"]["code"] == "attempt_finished"
+
+
+def _fill_job(path: str, job_id: str) -> str:
+    return fill_path(path.replace("{job_id}", job_id).replace("{kind}", "last"))
+
+
+def test_websocket_routes_admit_exactly_the_roles_of_their_action(
+    client: TestClient, accounts: dict[Role, Account]
+) -> None:
+    routes = websocket_routes()
+    assert routes
+    for path, action in routes:
+        assert action is not None
+        with client.websocket_connect(path) as websocket:
+            websocket.send_json({"action": "subscribe"})
+            assert receive_json(websocket)["type"] == "error"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                receive_json(websocket)
+            assert closed.value.code == 4401
+        for role, account in accounts.items():
+            with client.websocket_connect(f"{path}?token={account.access_token}") as ws:
+                first = receive_json(ws)
+                if role in POLICY[action]:
+                    assert first["type"] == "ready", (role, first)
+                else:
+                    assert first["code"] == "permission_denied", (role, first)

@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from lensforge.auth.api_keys import looks_like_api_key, resolve_api_key
 from lensforge.auth.policy import Action, Role
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import MembershipRepository, UserRepository
 from lensforge.auth.tokens import decode_access_token
+from lensforge.config import Settings
 from lensforge.dependencies import SessionDep, SettingsDep
 from lensforge.errors import Unauthorized
 from lensforge.kit.types import utcnow
@@ -28,6 +30,15 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     token = credentials.credentials if credentials is not None else request.headers.get("X-API-Key")
+    principal = resolve_principal(session, settings, token)
+    request.state.principal = principal
+    return principal
+
+
+def resolve_principal(session: Session, settings: Settings, token: str | None) -> Principal:
+    """A JWT access token or an API key → who is calling, or Unauthorized with the precise
+    reason. Shared by HTTP routes and WebSockets (which carry the token in the URL or a first
+    message, since browsers cannot set their headers)."""
     if not token:
         raise Unauthorized(
             "authentication required: send 'Authorization: Bearer <token>'",
@@ -48,15 +59,13 @@ def get_principal(
     membership = MembershipRepository(session).get(organization_id, user_id)
     if membership is None:
         raise Unauthorized("you are no longer a member of this organization", code="not_a_member")
-    principal = Principal(
+    return Principal(
         user_id=user_id,
         organization_id=organization_id,
         role=Role(membership.role),
         api_key_id=api_key_id,
         scopes=scopes,
     )
-    request.state.principal = principal
-    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

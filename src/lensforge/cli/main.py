@@ -9,6 +9,10 @@ import typer
 from lensforge import __version__
 from lensforge.cli import api_keys, auth, db, openapi, projects, server, users
 from lensforge.cli import datasets as datasets_cli
+from lensforge.cli import jobs as jobs_cli
+from lensforge.cli import train as train_cli
+from lensforge.cli import trainers as trainers_cli
+from lensforge.cli import worker as worker_cli
 
 app = typer.Typer(
     name="lensforge",
@@ -44,4 +48,8 @@ app.command()(auth.whoami)
 app.add_typer(projects.app, name="projects")
 app.add_typer(api_keys.app, name="api-keys")
 app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(trainers_cli.app, name="trainers")
+app.command("train", help=train_cli.TRAIN_HELP)(train_cli.train)
+app.add_typer(jobs_cli.app, name="jobs")
 app.command()(openapi.openapi)
+app.command()(worker_cli.worker)

@@ -57,8 +57,16 @@ def server(
     _serve(_settings(host, port, data_dir))
 
 
-def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption = None) -> None:
-    """Run everything one machine needs: the API server on the embedded defaults."""
+def up(
+    host: HostOption = None,
+    port: PortOption = None,
+    data_dir: DataDirOption = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run a local worker beside the server.")
+    ] = False,
+) -> None:
+    """Run everything one machine needs: the API server on the embedded defaults, and a local
+    worker (a supervised child process) that runs the training jobs."""
     settings = _settings(host, port, data_dir)
     console.print(f"[bold]Lensforge[/] on {settings.public_url}")
     console.print(f"  data directory: {settings.data_dir}")
@@ -68,4 +76,16 @@ def up(host: HostOption = None, port: PortOption = None, data_dir: DataDirOption
         console.print("  [yellow]development mode[/]")
     console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
     console.print("  First time? Create your account: `lensforge users create-admin` or sign up.")
-    _serve(settings)
+    if no_worker:
+        console.print("  worker:         none (--no-worker); run `lensforge worker` elsewhere")
+        _serve(settings)
+        return
+    from lensforge.cli.worker import EmbeddedWorker
+
+    console.print("  worker:         a local worker process (jobs run on this machine)")
+    embedded = EmbeddedWorker(settings)
+    embedded.start()
+    try:
+        _serve(settings)
+    finally:
+        embedded.stop()

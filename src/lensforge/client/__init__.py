@@ -8,8 +8,9 @@
             print(project.name)
 
 Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projects`,
-`client.api_keys`, `client.uploads`, `client.datasets`. Responses are frozen pydantic models
-(`lensforge.client.models`, `lensforge.client.dataset_models`).
+`client.api_keys`, `client.uploads`, `client.datasets`, `client.trainers`, `client.jobs`.
+Responses are frozen pydantic models (`lensforge.client.models`,
+`lensforge.client.dataset_models`, `lensforge.client.job_models`).
 
     dataset = client.datasets.create(project.id, "parts", "detection")
     done = client.datasets.import_file(dataset.id, project.id, "parts-yolo.zip")
@@ -17,6 +18,15 @@ Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projec
         for issue in done.report.errors if done.report else []:
             print(issue.file, issue.line, issue.message)
     client.datasets.download_export(dataset.id, done.version_number, "coco", "exports/")
+
+    job = client.jobs.create(project.id, dataset.id, "reference", "linear",
+                             config={"basic": {"epochs": 3}})
+    with client.jobs.stream_events(job.id) as events:
+        for event in events:          # job_status, training_progress, log, checkpoint
+            print(event.type, event.data)
+    finished = client.jobs.wait(job.id)
+    points = client.jobs.metrics(job.id)
+
 `LensforgeClient.from_config()` reuses the login saved by `lensforge login`.
 
 Errors. Every exception the client raises derives from `LensforgeError`, which carries
@@ -40,6 +50,7 @@ token; only when that fails does the caller see `AuthenticationError`.
 """
 
 from lensforge.client._client import LensforgeClient
+from lensforge.client._events import EventStream
 from lensforge.client.dataset_models import (
     Dataset,
     DatasetImport,
@@ -70,6 +81,24 @@ from lensforge.client.errors import (
     UploadFailed,
     ValidationError,
 )
+from lensforge.client.job_models import (
+    Attempt,
+    Checkpoint,
+    ConfigSchema,
+    ConfigValidation,
+    Job,
+    JobDetail,
+    JobEvent,
+    LogLine,
+    MetricPoint,
+    MetricSeries,
+    Resources,
+    Trainer,
+    TrainerCapabilities,
+    TrainerManifest,
+    TrainerModel,
+    Transition,
+)
 from lensforge.client.models import (
     ApiKey,
     CreatedApiKey,
@@ -90,7 +119,11 @@ from lensforge.client.models import (
 __all__ = [
     "APIError",
     "ApiKey",
+    "Attempt",
     "AuthenticationError",
+    "Checkpoint",
+    "ConfigSchema",
+    "ConfigValidation",
     "ConflictError",
     "ConnectionFailed",
     "CreatedApiKey",
@@ -98,6 +131,7 @@ __all__ = [
     "DatasetImport",
     "DatasetItem",
     "DatasetVersion",
+    "EventStream",
     "ExportDownload",
     "FieldError",
     "FolderSource",
@@ -105,22 +139,34 @@ __all__ = [
     "ImportReport",
     "ImportSource",
     "InvalidResponse",
+    "Job",
+    "JobDetail",
+    "JobEvent",
     "LensforgeClient",
     "LensforgeError",
+    "LogLine",
     "Me",
     "Member",
     "Membership",
+    "MetricPoint",
+    "MetricSeries",
     "NotFoundError",
     "Organization",
     "Page",
     "PermissionDenied",
     "Project",
     "ProjectMember",
+    "Resources",
     "S3Source",
     "ServerError",
     "SignupResult",
     "SplitConfig",
     "TokenPair",
+    "Trainer",
+    "TrainerCapabilities",
+    "TrainerManifest",
+    "TrainerModel",
+    "Transition",
     "UploadFailed",
     "UploadPart",
     "UploadSession",

@@ -14,8 +14,10 @@ from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, 
 from lensforge.client.resources.api_keys import ApiKeys
 from lensforge.client.resources.auth import Auth
 from lensforge.client.resources.datasets import Datasets
+from lensforge.client.resources.jobs import Jobs
 from lensforge.client.resources.organizations import Organizations
 from lensforge.client.resources.projects import Projects
+from lensforge.client.resources.trainers import Trainers
 from lensforge.client.resources.uploads import Uploads
 
 UPLOAD_STATE_FILE = "uploads.json"
@@ -67,6 +69,8 @@ class LensforgeClient:
         self.api_keys = ApiKeys(self._session)
         self.uploads = Uploads(self._session, state)
         self.datasets = Datasets(self._session, self.uploads)
+        self.trainers = Trainers(self._session)
+        self.jobs = Jobs(self._session)
 
     @classmethod
     def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:

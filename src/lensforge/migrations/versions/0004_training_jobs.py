@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
-import lensforge.kit.types  # noqa: F401
+import lensforge.kit.types
 
 revision = "0004"
 down_revision = "0003"

@@ -1,0 +1,98 @@
+"""Bodies of the trainer endpoints (docs/trainer-contract.md §3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from lensforge.jobs.outputs import OutputName
+from lensforge.jobs.reports import MAX_REPORTS_PER_BATCH, Report
+from lensforge.kit.schemas import Schema
+
+MAX_DATASET_URLS = 1000
+MAX_OUTPUT_URLS = 100
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class DatasetSpec(Schema):
+    dataset_id: uuid.UUID
+    version_id: uuid.UUID
+    version_number: int
+    content_hash: str
+    task: str
+    classes: list[str]
+    keypoint_names: list[str] | None
+    item_count: int
+    split: dict[str, Any] = Field(description="The effective split config of this job.")
+
+
+class CheckpointRef(Schema):
+    kind: Literal["best", "last", "epoch"]
+    epoch: int | None
+    sha256: str | None
+    size: int
+
+
+class ResumeSpec(Schema):
+    checkpoint: CheckpointRef
+
+
+class JobSpec(Schema):
+    job_id: uuid.UUID
+    attempt: int
+    trainer: str
+    trainer_version: str
+    model: str
+    task: str
+    config: dict[str, Any]
+    dataset: DatasetSpec
+    resume: ResumeSpec | None
+    cancel_requested: bool
+
+
+class ReportBatch(Schema):
+    reports: list[Report] = Field(max_length=MAX_REPORTS_PER_BATCH)
+
+
+class ReportResult(Schema):
+    applied: list[int]
+    duplicates: list[int]
+    cancel_requested: bool
+
+
+class Heartbeat(Schema):
+    epoch: int | None = Field(default=None, ge=0)
+
+
+class HeartbeatResult(Schema):
+    cancel_requested: bool
+
+
+class DatasetUrlsRequest(Schema):
+    sha256: list[Sha256] = Field(min_length=1, max_length=MAX_DATASET_URLS)
+
+
+class UrlsResult(Schema):
+    urls: dict[str, str]
+    expires_in: int
+
+
+class OutputFile(Schema):
+    name: OutputName
+    content_type: str | None = Field(default=None, max_length=200)
+
+
+class OutputUrlsRequest(Schema):
+    files: list[OutputFile] = Field(min_length=1, max_length=MAX_OUTPUT_URLS)
+
+
+class CheckpointDownload(Schema):
+    kind: Literal["best", "last"]
+    url: str
+    epoch: int | None
+    sha256: str | None
+    size: int
+    expires_in: int

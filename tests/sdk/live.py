@@ -1,0 +1,211 @@
+"""A real server that can be stopped and started again on the same port, and the worker's side
+of an attempt (claim, environment, directories) done with the worker's own functions."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from lensforge.app import create_app
+from lensforge.config import Settings
+from lensforge.kit.db import create_db_engine, create_session_factory, transaction
+from lensforge.orchestration.local.claim import Claim, claim_next
+from lensforge.orchestration.local.launcher import prepare_dirs, trainer_environment
+from lensforge.orchestration.local.paths import attempt_dir
+from lensforge.orchestration.local.slots import Allocation
+from tests.datasets.importing import create_dataset, create_project, import_archive, zip_folder
+from tests.fixtures.app import Account, sign_up
+from tests.sdk.synthetic import halves
+
+_START_TIMEOUT = 15.0
+
+
+class RestartableServer:
+    """uvicorn serving `create_app(settings)` on a fixed local port; `stop()` closes the port
+    (clients get connection refused), `start()` serves again there with a fresh app."""
+
+    def __init__(self, settings: Settings) -> None:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update={"public_url": self.url})}
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        config = uvicorn.Config(
+            create_app(self.settings, run_migrations=False),
+            log_config=None,
+            log_level="warning",
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="sdk-live-server", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                sock.close()
+                raise RuntimeError(f"the server did not start on {self.url}")
+            time.sleep(0.01)
+        self._server, self._thread, self._socket = server, thread, sock
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.should_exit = True
+        assert self._thread is not None
+        assert self._socket is not None
+        self._thread.join(timeout=_START_TIMEOUT)
+        self._socket.close()
+        self._server = self._thread = self._socket = None
+
+
+@contextmanager
+def restartable(settings: Settings) -> Iterator[RestartableServer]:
+    server = RestartableServer(settings)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Attempt:
+    claim: Claim
+    env: dict[str, str]
+    cwd: Path
+
+
+class World:
+    """A user on a live server, datasets and jobs made through the API, attempts made the way
+    the worker makes them."""
+
+    def __init__(self, server: RestartableServer) -> None:
+        self.server = server
+        self.settings = server.settings
+        self.http = httpx.Client(base_url=server.url, timeout=60)
+        self.account: Account = sign_up(self.http)  # type: ignore[arg-type]
+        self.project_id = create_project(self.http, self.account)  # type: ignore[arg-type]
+        self._engine = create_db_engine(self.settings.database.url)
+        self.sessions: sessionmaker[Session] = create_session_factory(self._engine)
+
+    def close(self) -> None:
+        self.http.close()
+        self._engine.dispose()
+
+    def classification_version(self, folder: Path, per_split: dict[str, int], seed: int = 0) -> str:
+        """A dataset whose images are left-bright or right-bright (ImageFolder); its id."""
+        import random
+
+        rng = random.Random(seed)
+        for split, count in per_split.items():
+            for index in range(count):
+                label = index % 2
+                # Names unique across splits: see the report on dataset_items' unique key.
+                path = folder / split / ("left" if label == 0 else "right") / f"{split}-{index}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                halves(label == 0, rng).convert("RGB").save(path)
+        dataset_id = create_dataset(
+            self.http,
+            self.account,
+            self.project_id,
+            task="classification",  # type: ignore[arg-type]
+            name=f"halves-{uuid.uuid4().hex[:6]}",
+        )
+        archive = zip_folder(folder, folder.with_suffix(".zip"))
+        result = import_archive(self.http, self.account, dataset_id, self.project_id, archive)  # type: ignore[arg-type]
+        assert result["status"] == "succeeded", result
+        return dataset_id
+
+    def create_job(self, dataset_id: str, **config: Any) -> str:
+        response = self.http.post(
+            "/api/v1/training/jobs",
+            json={
+                "project_id": self.project_id,
+                "dataset_id": dataset_id,
+                "trainer": "reference",
+                "model": "linear",
+                "config": config or {"basic": {"epochs": 3}},
+            },
+            headers=self.account.headers,
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def claim(self) -> Attempt:
+        """What the local worker does: claim the queued job (a new attempt and its token) and
+        build the trainer's environment and folders."""
+        with transaction(self.sessions) as session:
+            claim = claim_next(
+                session, worker="sdk-tests", queues=["default"], free_cpu=64, free_gpus=0
+            )
+        assert claim is not None, "no queued job to claim"
+        prepare_dirs(self.settings, claim)
+        env = trainer_environment(self.settings, claim, Allocation(1, ()), source=os.environ)
+        env["LENSFORGE_HEARTBEAT_INTERVAL"] = "1"
+        return Attempt(claim, env, attempt_dir(self.settings, claim.job_id, claim.attempt_number))
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.http.get(path, params=params, headers=self.account.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/api/v1/training/jobs/{job_id}")
+        return result
+
+
+def start_trainer(attempt: Attempt) -> subprocess.Popen[bytes]:
+    """The reference trainer as the worker starts it (its manifest's `train` entry point)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "lensforge.trainers.reference", "train"],
+        cwd=attempt.cwd,
+        env=attempt.env,
+        stdout=(attempt.cwd / "stdout.txt").open("wb"),
+        stderr=(attempt.cwd / "stderr.txt").open("wb"),
+    )
+
+
+def finish(process: subprocess.Popen[bytes], attempt: Attempt, timeout: float = 180) -> int:
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError("the trainer did not finish: " + output(attempt)) from None
+    return code
+
+
+def output(attempt: Attempt) -> str:
+    return "\n".join(
+        f"--- {name}\n" + (attempt.cwd / name).read_text(errors="replace")
+        for name in ("stdout.txt", "stderr.txt")
+        if (attempt.cwd / name).exists()
+    )
