@@ -289,3 +289,28 @@ def test_permissions_and_isolation(client: TestClient, tmp_path: Path) -> None:
     assert client.get(f"/api/v1/datasets/{dataset}", headers=outsider.headers).status_code == 404
     assert client.get("/api/v1/datasets", headers=outsider.headers).json()["total"] == 0
     _ = tmp_path, io, upload
+
+
+def test_same_file_name_in_two_splits(client: TestClient, tmp_path: Path) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project, task="classification")
+    for split, colour in (("train", (200, 10, 10)), ("val", (10, 200, 10))):
+        folder = tmp_path / "ds" / split / "left"
+        folder.mkdir(parents=True)
+        Image.new("RGB", (16, 16), colour).save(folder / "0.png")
+        Image.new("RGB", (16, 16), colour[::-1]).save(folder / "1.png")
+    result = import_archive(
+        client, admin, dataset, project, zip_folder(tmp_path / "ds", tmp_path / "c.zip")
+    )
+    assert result["status"] == "succeeded", result
+    version = client.get(f"/api/v1/datasets/{dataset}/versions/1", headers=admin.headers).json()
+    assert version["item_count"] == 4
+    assert version["split_counts"] == {"train": 2, "val": 2}
+    resplit = client.post(
+        f"/api/v1/datasets/{dataset}/versions/1/split",
+        json={"split": {"mode": "ratio", "train": 0.5, "val": 0.5, "test": 0.0}},
+        headers=admin.headers,
+    )
+    assert resplit.status_code == 201, resplit.text
+    assert resplit.json()["item_count"] == 4

@@ -3,6 +3,7 @@ of an attempt (claim, environment, directories) done with the worker's own funct
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -18,11 +19,13 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.app import create_app
 from lensforge.config import Settings
 from lensforge.kit.db import create_db_engine, create_session_factory, transaction
+from lensforge.models import JobReport
 from lensforge.orchestration.local.claim import Claim, claim_next
 from lensforge.orchestration.local.launcher import prepare_dirs, trainer_environment
 from lensforge.orchestration.local.paths import attempt_dir
@@ -184,13 +187,17 @@ class World:
 
 def start_trainer(attempt: Attempt) -> subprocess.Popen[bytes]:
     """The reference trainer as the worker starts it (its manifest's `train` entry point)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "lensforge.trainers.reference", "train"],
-        cwd=attempt.cwd,
-        env=attempt.env,
-        stdout=(attempt.cwd / "stdout.txt").open("wb"),
-        stderr=(attempt.cwd / "stderr.txt").open("wb"),
-    )
+    with (
+        (attempt.cwd / "stdout.txt").open("wb") as out,
+        (attempt.cwd / "stderr.txt").open("wb") as err,
+    ):  # the child keeps its own copies of the descriptors
+        return subprocess.Popen(
+            [sys.executable, "-m", "lensforge.trainers.reference", "train"],
+            cwd=attempt.cwd,
+            env=attempt.env,
+            stdout=out,
+            stderr=err,
+        )
 
 
 def finish(process: subprocess.Popen[bytes], attempt: Attempt, timeout: float = 180) -> int:
@@ -209,3 +216,61 @@ def output(attempt: Attempt) -> str:
         for name in ("stdout.txt", "stderr.txt")
         if (attempt.cwd / name).exists()
     )
+
+
+# --- checks on an attempt's spool -----------------------------------------------------------
+
+FAST = {"imgsz": 8, "batch_size": 4}
+
+
+def spool_of(attempt: Attempt) -> Path:
+    return Path(attempt.env["LENSFORGE_SPOOL_DIR"]) / f"attempt-{attempt.claim.attempt_number}"
+
+
+def spooled(attempt: Attempt) -> list[dict[str, Any]]:
+    lines = (spool_of(attempt) / "reports.jsonl").read_bytes().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def unacked(attempt: Attempt) -> list[dict[str, Any]]:
+    """The spooled reports the server has not confirmed yet."""
+    folder = spool_of(attempt)
+    try:
+        offset = json.loads((folder / "ack.json").read_text())["offset"]
+    except FileNotFoundError:
+        offset = 0
+    with (folder / "reports.jsonl").open("rb") as stream:
+        stream.seek(offset)
+        return [json.loads(line) for line in stream.read().splitlines()]
+
+
+def wait_for(condition: Any, timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def assert_fully_delivered(world: World, attempt: Attempt) -> list[dict[str, Any]]:
+    """Every spooled report was applied once: the ack covers the file, nothing was rejected,
+    and the server's (attempt, sequence) records are exactly the spool's sequences."""
+    folder = spool_of(attempt)
+    reports = spooled(attempt)
+    sequences = [r["sequence"] for r in reports]
+    assert sequences == list(range(1, len(reports) + 1))
+    assert (
+        json.loads((folder / "ack.json").read_text())["offset"]
+        == (folder / "reports.jsonl").stat().st_size
+    )
+    assert not (folder / "reports.rejected").exists()
+    assert applied_sequences(world, attempt) == sequences
+    return reports
+
+
+def applied_sequences(world: World, attempt: Attempt) -> list[int]:
+    """The sequences the server recorded as applied for this attempt, in order."""
+    with transaction(world.sessions) as session:
+        applied = session.scalars(
+            select(JobReport.sequence).where(JobReport.attempt_id == attempt.claim.attempt_id)
+        ).all()
+    return sorted(applied)

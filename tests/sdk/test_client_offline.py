@@ -138,3 +138,38 @@ def test_error_types_of_exceptions(exc: BaseException, expected: ErrorType) -> N
     assert error_type_of(exc) is expected
     if isinstance(exc, SDKError):
         assert exc.error_type is expected
+
+
+def test_module_level_functions_use_the_default_trainer(config: TrainerConfig) -> None:
+    from lensforge import sdk
+
+    sdk.set_trainer(Trainer(config))
+    try:
+        assert sdk.report_started() == 1
+        assert sdk.report_progress(1, 2, {"loss": 0.1}) == 2
+        assert sdk.info("via the module", epoch=1) == 3
+        assert sdk.should_stop() is False
+        assert sdk.get_trainer().epoch == 1
+    finally:
+        sdk.close(timeout=0)
+        sdk.set_trainer(None)
+    assert [r["kind"] for r in spooled(config)] == ["started", "progress", "log"]
+
+
+def test_the_default_trainer_comes_from_the_environment(
+    config: TrainerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lensforge import sdk
+
+    monkeypatch.setenv("LENSFORGE_API_URL", config.api_url)
+    monkeypatch.setenv("LENSFORGE_JOB_ID", "from-env")
+    monkeypatch.setenv("LENSFORGE_JOB_TOKEN", "lfj_env")
+    monkeypatch.setenv("LENSFORGE_SPOOL_DIR", str(config.spool_path))
+    monkeypatch.setenv("LENSFORGE_SPOOL_DRAIN_TIMEOUT", "0")
+    sdk.set_trainer(None)
+    try:
+        assert sdk.get_trainer().config.job_id == "from-env"
+        assert sdk.get_trainer() is sdk.get_trainer()
+    finally:
+        sdk.close()
+        sdk.set_trainer(None)

@@ -244,8 +244,15 @@ def _merge(parent: DatasetManifest, new: DatasetManifest) -> DatasetManifest:
     replaces the parent's. Classes are united (parent order first) and ids remapped."""
     classes = list(parent.classes) + [c for c in new.classes if c not in parent.classes]
     remap = {index: classes.index(name) for index, name in enumerate(new.classes)}
-    replaced = {item.file_name for item in new.items}
-    items = [item for item in parent.items if item.file_name not in replaced]
+    # A new item replaces the parent's item of the same name in the same split; a new item
+    # without a split replaces a same-named item in any split.
+    replaced = {(item.split, item.file_name) for item in new.items}
+    unsplit = {item.file_name for item in new.items if item.split is None}
+    items = [
+        item
+        for item in parent.items
+        if (item.split, item.file_name) not in replaced and item.file_name not in unsplit
+    ]
     for item in new.items:
         items.append(
             item.model_copy(

@@ -31,14 +31,9 @@ def resplit(
     dataset = service.writable(principal, dataset_id)
     _, version = service.visible_version(principal, dataset_id, number)
     manifest = load_manifest(store, version)
-    if config.mode == "source":
-        # "Keep the source splits" on a version means keeping its current assignment.
-        resplit_manifest = manifest
-    else:
-        cleared = manifest.model_copy(
-            update={"items": [i.model_copy(update={"split": None}) for i in manifest.items]}
-        )
-        resplit_manifest = with_splits(cleared, config)
+    # Source mode keeps every item's current split; ratio mode reassigns them all. Keys carry
+    # the current split, so two items named alike in two splits stay distinct.
+    resplit_manifest = with_splits(manifest, config)
     # The new version is written in its own transaction (it locks the dataset row); release
     # this request's read snapshot first so SQLite's single writer is not waiting on itself.
     session.commit()

@@ -94,7 +94,10 @@ class DatasetItem(IdMixin, Base):
 
     __tablename__ = "dataset_items"
     __table_args__ = (
-        UniqueConstraint("version_id", "file_name", name="uq_dataset_items_version_file"),
+        # File names are unique per split (two splits may each hold an `a.jpg`).
+        UniqueConstraint(
+            "version_id", "split", "file_name", name="uq_dataset_items_version_split_file"
+        ),
     )
 
     version_id: Mapped[uuid.UUID] = mapped_column(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from lensforge.sdk import storage
+from lensforge.sdk import dataset_download, storage
 from lensforge.sdk.config import TrainerConfig
 from lensforge.sdk.dataset import LocalDataset
 from lensforge.sdk.errors import ErrorType, SDKError
@@ -252,7 +252,7 @@ class Trainer:
         return self._spec
 
     def download_dataset(self, dest: str | Path | None = None) -> LocalDataset:
-        return storage.download_dataset(self, None if dest is None else Path(dest))
+        return dataset_download.download_dataset(self, None if dest is None else Path(dest))
 
     def upload_file(self, path: str | Path, name: str) -> dict[str, Any]:
         return storage.upload_file(self, Path(path), name)

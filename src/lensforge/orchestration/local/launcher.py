@@ -77,6 +77,7 @@ def trainer_environment(
         "LENSFORGE_WORK_DIR": str(attempt_dir(settings, claim.job_id, claim.attempt_number)),
         "LENSFORGE_SPOOL_DIR": str(spool_dir(settings, claim.job_id)),
         "LENSFORGE_CACHE_DIR": str(dataset_cache_dir(settings)),
+        "LENSFORGE_CACHE_MAX_BYTES": str(settings.worker.dataset_cache_max_bytes),
         "LENSFORGE_TRAINER": claim.trainer,
         "LENSFORGE_MODEL": claim.model,
         "LENSFORGE_TASK": claim.task,
