@@ -4,6 +4,7 @@ killed mid-run and a new one resuming the job from its last checkpoint."""
 
 from __future__ import annotations
 
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -143,3 +144,47 @@ def test_worker_killed_mid_run_is_resumed_by_the_next_worker_from_the_last_check
     assert [step for step, _ in steps] == list(range(1, epochs + 1))
     assert {attempt for _, attempt in steps} == {1, 2}
     assert _last_checkpoint_epoch(sessions, job_id) == epochs
+
+
+def test_trainer_killed_mid_run_is_resumed_from_the_last_checkpoint(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    """kill -9 of the trainer alone: the worker sees the attempt lost and the next attempt
+    resumes from `last`; every epoch's point is stored exactly once."""
+    account = sign_up(client)
+    epochs = 6
+    job = create_job(
+        client,
+        account,
+        tmp_path / "data",
+        config={"basic": {"epochs": epochs}, "advanced": {"epoch_delay_seconds": 0.7}},
+    )
+    jobs = Jobs(sessions, seed=False)
+    job_id = uuid.UUID(job.job_id)
+    settings = _reference_settings(live_server.settings)
+    with running(LocalWorker(settings, sessions, registry_for(settings))):
+        wait_until(
+            lambda: (_last_checkpoint_epoch(sessions, job_id) or 0) >= 2,
+            timeout=120,
+            what="two epochs",
+        )
+        record = ProcessRecord.read(attempt_dir(settings, job_id, 1))
+        assert record is not None
+        os.kill(record.pid, signal.SIGKILL)
+        wait_until(
+            lambda: jobs.get(job_id).status in ("completed", "failed"),
+            timeout=120,
+            what="the resumed job",
+        )
+    done = jobs.get(job_id)
+    assert done.status == "completed", done.status_reason
+    first_attempt, second = jobs.attempts(done.id)
+    assert first_attempt.status == "lost"
+    assert second.status == "completed"
+    assert second.resumed_from is not None
+    steps = _metrics(sessions, job_id)
+    assert [step for step, _ in steps] == list(range(1, epochs + 1))
+    assert {attempt for _, attempt in steps} == {1, 2}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ def test_the_reference_trainer_runs_a_job(settings: Settings, tmp_path: Path) ->
         world.close()
 
 
+OUTAGE_SECONDS = float(os.environ.get("LENSFORGE_TEST_OUTAGE_SECONDS", "60"))
+
+
 def test_no_report_is_lost_or_duplicated_when_the_server_goes_away(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -107,7 +111,9 @@ def test_no_report_is_lost_or_duplicated_when_the_server_goes_away(
         process = start_trainer(attempt)
         wait_for(lambda: (world.job(job_id)["epoch"] or 0) >= 1, what="the first epoch")
         server.stop()
-        time.sleep(4)  # the trainer goes on until it needs the server for a checkpoint link
+        # The bar: a minute without the server. The trainer goes on until it needs the
+        # server for a checkpoint link, then waits; its reports pile up in the spool.
+        time.sleep(OUTAGE_SECONDS)
         waiting = unacked(attempt)
         assert waiting, "no report was made while the server was away"
         lines_while_down = len(spooled(attempt))
