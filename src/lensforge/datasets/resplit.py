@@ -7,11 +7,11 @@ import uuid
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.auth.principal import Principal
-from lensforge.datasets.importer import create_version, with_splits
 from lensforge.datasets.manifests import load_manifest
 from lensforge.datasets.repository import VersionRepository
 from lensforge.datasets.service import DatasetService
 from lensforge.datasets.splits import SplitConfig
+from lensforge.datasets.versions import create_version, with_splits
 from lensforge.errors import NotFound
 from lensforge.models import DatasetVersion
 from lensforge.storage.base import ObjectStore

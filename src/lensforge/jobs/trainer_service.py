@@ -8,11 +8,11 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy.orm import Session
 
-from lensforge.datasets.importer import with_splits
 from lensforge.datasets.keys import image_key
 from lensforge.datasets.manifests import load_manifest
 from lensforge.datasets.repository import VersionRepository
 from lensforge.datasets.splits import SplitConfig
+from lensforge.datasets.versions import with_splits
 from lensforge.errors import Forbidden, NotFound
 from lensforge.formats.model import canonical_json
 from lensforge.jobs.outputs import output_key
