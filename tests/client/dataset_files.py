@@ -8,8 +8,6 @@ from pathlib import Path
 
 from PIL import Image
 
-RACCOON = Path(__file__).resolve().parents[3] / "shared" / "data" / "raccoon-voc"
-
 # Image name -> YOLO label rows (class cx cy w h, normalised); classes cat (0) and dog (1).
 PETS: dict[str, list[str]] = {
     "a": ["0 0.5 0.5 0.25 0.5", "1 0.25 0.25 0.1 0.1"],

@@ -21,13 +21,13 @@ from lensforge.formats import read_dataset
 from tests.client.dataset_files import (
     PETS,
     PETS_OBJECTS,
-    RACCOON,
     broken_folder,
     yolo_folder,
     zip_folder,
 )
 from tests.client.helpers import signed_up
 from tests.fixtures.live_server import LiveServer, serve
+from tests.fixtures.shared_data import RACCOON
 
 runner = CliRunner()
 MiB = 1024 * 1024

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.fixtures.app import Account
+from tests.fixtures.shared_data import RACCOON
 
-RACCOON = Path(__file__).resolve().parents[3] / "shared" / "data" / "raccoon-voc"
+__all__ = ["RACCOON"]  # re-exported for the dataset tests
+
 PART = 1024 * 1024
 
 

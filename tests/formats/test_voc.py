@@ -12,14 +12,11 @@ from lensforge.formats import (
     read_dataset,
     write_dataset,
 )
+from tests.fixtures.shared_data import RACCOON
 
 from .builders import H, W, image, text, voc_xml
 
-RACCOON = Path("/work/shared/data/raccoon-voc")
-needs_raccoon = pytest.mark.skipif(not RACCOON.is_dir(), reason="raccoon data not present")
 
-
-@needs_raccoon
 def test_raccoon_dataset() -> None:
     detected = detect_format(RACCOON)
     assert (detected.format, detected.task) == ("voc", Task.DETECTION)
@@ -35,7 +32,6 @@ def test_raccoon_dataset() -> None:
     assert first.source_path == "images/raccoon-1.jpg"
 
 
-@needs_raccoon
 @pytest.mark.parametrize("fmt", ["yolo", "coco", "native"])
 def test_raccoon_round_trip(tmp_path: Path, fmt: str) -> None:
     manifest, _ = read_dataset(RACCOON)
