@@ -20,6 +20,7 @@ from lensforge.kit import migrate
 from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
+from lensforge.maintenance import start_maintenance, stop_maintenance
 from lensforge.orchestration.base import LocalOrchestrator
 from lensforge.realtime.hub import EventHub
 from lensforge.realtime.table_source import TableTailSource
@@ -71,9 +72,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             storage=settings.storage.backend,
             resumed_imports=resumed,
         )
+        maintenance = start_maintenance(sessions, store, settings.maintenance_interval_seconds)
         try:
             yield
         finally:
+            await stop_maintenance(maintenance)
             await event_hub.stop()
             background.shutdown(wait=True)
             engine.dispose()

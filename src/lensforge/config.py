@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("lensforge")))
     log_level: str = "INFO"
     log_json: bool = False
+    # How often the server sweeps abandoned uploads (and future housekeeping).
+    maintenance_interval_seconds: float = 600.0
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from lensforge.app import create_app
 from lensforge.auth.policy import Role
 from lensforge.auth.principal import Principal
+from lensforge.config import Settings
 from lensforge.errors import Conflict
 from lensforge.kit.db import transaction
 from lensforge.kit.types import utcnow
@@ -452,3 +455,19 @@ def test_completed_object_refuses_an_unfinished_upload(client: TestClient) -> No
             principal_of(alice), uuid.UUID(upload["id"])
         )
     assert caught.value.code == "upload_not_completed"
+
+
+def test_the_server_sweeps_abandoned_uploads_by_itself(settings: Settings) -> None:
+    """No call to expire_stale here: the server's maintenance task does it."""
+    settings.maintenance_interval_seconds = 0.2
+    with TestClient(create_app(settings, run_migrations=False)) as swept:
+        alice = sign_up(swept)
+        data = payload()
+        uid = start(swept, alice, data)["id"]
+        put(swept, alice, uid, 1, chunk(data, 1))
+        _expire(swept, uid)
+        deadline = time.monotonic() + 20
+        while list(store(swept).list(parts_prefix(uuid.UUID(uid)))):
+            assert time.monotonic() < deadline, "the sweep never freed the parts"
+            time.sleep(0.1)
+        assert get(swept, alice, uid)["status"] == "expired"
