@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import builtins
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any, Literal
 
 from lensforge.client._download import stream_to_file
 from lensforge.client._http import HttpSession
+from lensforge.client._polling import poll_until
 from lensforge.client.dataset_models import (
     Dataset,
     DatasetImport,
@@ -25,7 +25,7 @@ from lensforge.client.dataset_models import (
     VersionDiff,
     VersionStats,
 )
-from lensforge.client.errors import ConnectionFailed, LensforgeError, ServerError
+from lensforge.client.errors import LensforgeError
 from lensforge.client.models import Page
 from lensforge.client.resources import Resource, path_id
 from lensforge.client.resources.uploads import ProgressCallback, Uploads
@@ -37,7 +37,6 @@ ImportMode = Literal["replace", "merge"]
 # Building an export zip of a large version takes minutes before the first byte is sent.
 EXPORT_TIMEOUT_SECONDS = 3600.0
 # Polls in a row that may fail (network blip, server restart) before `wait_import` gives up.
-_POLL_FAILURES = 5
 
 
 class Datasets(Resource):
@@ -159,28 +158,18 @@ class Datasets(Resource):
         """Poll until the import has succeeded or failed and return it (check `.status`: a
         failed import is returned, not raised). `on_progress` sees every poll. After `timeout`
         seconds this raises `LensforgeError` (code `import_timeout`); the import goes on."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        failures = 0
-        while True:
-            try:
-                record = self.get_import(import_id)
-            except (ConnectionFailed, ServerError):
-                failures += 1
-                if failures >= _POLL_FAILURES:
-                    raise
-            else:
-                failures = 0
-                if on_progress is not None:
-                    on_progress(record)
-                if record.finished:
-                    return record
-            if deadline is not None and time.monotonic() >= deadline:
-                raise LensforgeError(
-                    f"import {import_id} has not finished after {timeout:g} s; it goes on on "
-                    "the server (see `get_import`)",
-                    code="import_timeout",
-                )
-            time.sleep(poll_interval)
+        return poll_until(
+            lambda: self.get_import(import_id),
+            lambda record: record.finished,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_poll=on_progress,
+            timed_out=lambda: LensforgeError(
+                f"import {import_id} has not finished after {timeout:g} s; it goes on on "
+                "the server (see `get_import`)",
+                code="import_timeout",
+            ),
+        )
 
     def import_file(
         self,

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import builtins
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from lensforge.client._events import EventStream
+from lensforge.client._polling import poll_until
 from lensforge.client.dataset_models import SplitConfig
-from lensforge.client.errors import ConnectionFailed, LensforgeError, ServerError
+from lensforge.client.errors import LensforgeError
 from lensforge.client.job_models import (
     Checkpoint,
     Job,
@@ -27,7 +27,6 @@ from lensforge.client.resources import Resource, path_id
 
 JobUpdate = Callable[[JobDetail], None]
 # Polls in a row that may fail (network blip, server restart) before `wait` gives up.
-_POLL_FAILURES = 5
 _METRICS_PAGE = 1000
 
 
@@ -156,28 +155,18 @@ class Jobs(Resource):
         """Poll until the job is completed, failed or cancelled and return it (check
         `.status`: a failed job is returned, not raised). `on_update` sees every poll. After
         `timeout` seconds this raises `LensforgeError` (code `wait_timeout`); the job goes on."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        failures = 0
-        while True:
-            try:
-                job = self.get(job_id)
-            except (ConnectionFailed, ServerError):
-                failures += 1
-                if failures >= _POLL_FAILURES:
-                    raise
-            else:
-                failures = 0
-                if on_update is not None:
-                    on_update(job)
-                if job.finished:
-                    return job
-            if deadline is not None and time.monotonic() >= deadline:
-                raise LensforgeError(
-                    f"job {job_id} has not finished after {timeout:g} s; it goes on on the "
-                    "server (see `get`)",
-                    code="wait_timeout",
-                )
-            time.sleep(poll_interval)
+        return poll_until(
+            lambda: self.get(job_id),
+            lambda job: job.finished,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_poll=on_update,
+            timed_out=lambda: LensforgeError(
+                f"job {job_id} has not finished after {timeout:g} s; it goes on on the "
+                "server (see `get`)",
+                code="wait_timeout",
+            ),
+        )
 
     # --- telemetry ---------------------------------------------------------------------------
 
