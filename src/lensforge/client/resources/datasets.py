@@ -27,7 +27,7 @@ from lensforge.client.dataset_models import (
 )
 from lensforge.client.errors import LensforgeError
 from lensforge.client.models import Page
-from lensforge.client.resources import Resource, path_id
+from lensforge.client.resources import Resource, iterate_pages, path_id
 from lensforge.client.resources.uploads import ProgressCallback, Uploads
 
 ImportProgress = Callable[[DatasetImport], None]
@@ -36,7 +36,6 @@ ImportMode = Literal["replace", "merge"]
 
 # Building an export zip of a large version takes minutes before the first byte is sent.
 EXPORT_TIMEOUT_SECONDS = 3600.0
-# Polls in a row that may fail (network blip, server restart) before `wait_import` gives up.
 
 
 class Datasets(Resource):
@@ -72,13 +71,9 @@ class Datasets(Resource):
         self, *, project_id: uuid.UUID | str | None = None, page_size: int = 100
     ) -> Iterator[Dataset]:
         """Every dataset you can see (of one project, with `project_id`), page by page."""
-        offset = 0
-        while True:
-            page = self.list(project_id=project_id, limit=page_size, offset=offset)
-            yield from page.items
-            offset += len(page.items)
-            if not page.items or not page.has_more:
-                return
+        return iterate_pages(
+            lambda offset: self.list(project_id=project_id, limit=page_size, offset=offset)
+        )
 
     def get(self, dataset_id: uuid.UUID | str) -> Dataset:
         return self._session.call(Dataset, "GET", f"/datasets/{path_id(dataset_id)}")

@@ -23,10 +23,9 @@ from lensforge.client.job_models import (
     Resources,
 )
 from lensforge.client.models import Page, Project
-from lensforge.client.resources import Resource, path_id
+from lensforge.client.resources import Resource, iterate_pages, path_id
 
 JobUpdate = Callable[[JobDetail], None]
-# Polls in a row that may fail (network blip, server restart) before `wait` gives up.
 _METRICS_PAGE = 1000
 
 
@@ -110,9 +109,8 @@ class Jobs(Resource):
         page_size: int = 100,
     ) -> Iterator[Job]:
         """Every job matching the filters (see `list`), fetching pages as needed."""
-        offset = 0
-        while True:
-            page = self.list(
+        return iterate_pages(
+            lambda offset: self.list(
                 project_id=project_id,
                 status=status,
                 trainer=trainer,
@@ -120,10 +118,7 @@ class Jobs(Resource):
                 limit=page_size,
                 offset=offset,
             )
-            yield from page.items
-            offset += len(page.items)
-            if not page.items or not page.has_more:
-                return
+        )
 
     def get(self, job_id: uuid.UUID | str) -> JobDetail:
         """A job with its attempts and its status transitions (oldest first)."""
@@ -230,9 +225,8 @@ class Jobs(Resource):
         page_size: int = 500,
     ) -> Iterator[LogLine]:
         """Every log line matching the filters (see `logs`), oldest first, page by page."""
-        offset = 0
-        while True:
-            page = self.logs(
+        return iterate_pages(
+            lambda offset: self.logs(
                 job_id,
                 level=level,
                 since=since,
@@ -242,10 +236,7 @@ class Jobs(Resource):
                 limit=page_size,
                 offset=offset,
             )
-            yield from page.items
-            offset += len(page.items)
-            if not page.items or not page.has_more:
-                return
+        )
 
     def checkpoints(self, job_id: uuid.UUID | str) -> builtins.list[Checkpoint]:
         """The job's checkpoints, each with a presigned download `url`."""
@@ -291,15 +282,11 @@ class Jobs(Resource):
         return EventStream(self._session, prepare, max_backoff=max_backoff, max_retries=max_retries)
 
     def _projects(self) -> Iterator[Project]:
-        offset = 0
-        while True:
-            page = self._session.call(
+        return iterate_pages(
+            lambda offset: self._session.call(
                 Page[Project], "GET", "/projects", params={"limit": 500, "offset": offset}
             )
-            yield from page.items
-            offset += len(page.items)
-            if not page.items or not page.has_more:
-                return
+        )
 
 
 def _job_path(job_id: uuid.UUID | str, rest: str = "") -> str:

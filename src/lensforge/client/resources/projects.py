@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lensforge.client.models import Page, Project, ProjectMember
-from lensforge.client.resources import Resource, path_id
+from lensforge.client.resources import Resource, iterate_pages, path_id
 
 
 class Projects(Resource):
@@ -20,13 +20,7 @@ class Projects(Resource):
 
     def iter(self, *, page_size: int = 100) -> Iterator[Project]:
         """Every project you can see, fetching pages as needed."""
-        offset = 0
-        while True:
-            page = self.list(limit=page_size, offset=offset)
-            yield from page.items
-            offset += len(page.items)
-            if not page.items or not page.has_more:
-                return
+        return iterate_pages(lambda offset: self.list(limit=page_size, offset=offset))
 
     def create(self, name: str, *, description: str = "") -> Project:
         return self._session.call(
