@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,9 +30,8 @@ from lensforge.orchestration.local.paths import attempt_dir
 from lensforge.orchestration.local.slots import Allocation
 from tests.datasets.importing import create_dataset, create_project, import_archive, zip_folder
 from tests.fixtures.app import Account, sign_up
+from tests.fixtures.live_server import ThreadedServer
 from tests.sdk.synthetic import halves
-
-_START_TIMEOUT = 15.0
 
 
 class RestartableServer:
@@ -50,43 +47,18 @@ class RestartableServer:
         self.settings = settings.model_copy(
             update={"server": settings.server.model_copy(update={"public_url": self.url})}
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
+        self._running: ThreadedServer | None = None
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
-        config = uvicorn.Config(
-            create_app(self.settings, run_migrations=False),
-            log_config=None,
-            log_level="warning",
-            lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="sdk-live-server", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError(f"the server did not start on {self.url}")
-            time.sleep(0.01)
-        self._server, self._thread, self._socket = server, thread, sock
+        self._running = ThreadedServer.start(create_app(self.settings, run_migrations=False), sock)
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.should_exit = True
-        assert self._thread is not None
-        assert self._socket is not None
-        self._thread.join(timeout=_START_TIMEOUT)
-        self._socket.close()
-        self._server = self._thread = self._socket = None
+        if self._running is not None:
+            self._running.stop()
+            self._running = None
 
 
 @contextmanager

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import secrets
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from lensforge.config import Settings
 from lensforge.storage.base import ObjectStore
 from lensforge.storage.local import LocalObjectStore
 from lensforge.storage.s3 import S3ObjectStore
+from tests.fixtures.live_server import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -45,20 +43,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         }
     )
     app = create_app(settings)  # migrations too: startup work may read the (SQLite) database
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
+    running = ThreadedServer.start(app, sock)
     try:
         yield AppServer(app, url)
     finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
+        running.stop()
 
 
 @pytest.fixture
