@@ -19,7 +19,7 @@ from lensforge.trainers.manifest import TrainerManifest
 
 log = structlog.get_logger("lensforge.trainers")
 
-BUILTIN = ("reference",)
+BUILTIN = ("reference", "ultralytics")
 
 
 class TrainerNotFound(NotFound):

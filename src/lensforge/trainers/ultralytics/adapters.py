@@ -1,0 +1,51 @@
+"""What the trainer needs from torch and Ultralytics, in one place (imported only after
+`offline.prepare`; never by the server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+TRAINERS = {
+    "detect": ("ultralytics.models.yolo.detect", "DetectionTrainer"),
+    "segment": ("ultralytics.models.yolo.segment", "SegmentationTrainer"),
+    "classify": ("ultralytics.models.yolo.classify", "ClassificationTrainer"),
+    "pose": ("ultralytics.models.yolo.pose", "PoseTrainer"),
+}
+
+
+def cuda_available() -> bool:
+    return bool(torch.cuda.is_available())
+
+
+def trainer_class(task: str) -> Any:
+    import importlib
+
+    module, name = TRAINERS[task]
+    return getattr(importlib.import_module(module), name)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """An Ultralytics checkpoint's dictionary (our own files: `weights_only=False` is safe)."""
+    data: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    return data
+
+
+def retarget_checkpoint(path: Path, *, save_dir: Path, data: Path) -> dict[str, Any]:
+    """Point a `last` checkpoint of an earlier attempt at this attempt's folders: Ultralytics
+    resumes with the arguments stored in it, and those name the old attempt's run folder and
+    dataset copy."""
+    checkpoint = read_checkpoint(path)
+    args = dict(checkpoint.get("train_args") or {})
+    args.update(
+        save_dir=str(save_dir), project=str(save_dir.parent), name=save_dir.name, data=str(data)
+    )
+    checkpoint["train_args"] = args
+    torch.save(checkpoint, path)
+    return checkpoint
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
