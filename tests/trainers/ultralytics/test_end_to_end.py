@@ -7,14 +7,18 @@ on both backends in tests/jobs and tests/orchestration."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from lensforge.orchestration.local.processes import ProcessRecord
 from tests.fixtures.app import sign_up
 from tests.fixtures.live_server import LiveServer
+from tests.orchestration.helpers import attempt_dir, wait_until
 from tests.trainers.ultralytics.jobs import (
     FAST,
     checkpoints,
@@ -27,6 +31,7 @@ from tests.trainers.ultralytics.jobs import (
     raccoon_subset,
     wait_finished,
 )
+from tests.trainers.ultralytics.shapes import classification_dataset, segmentation_dataset
 
 pytestmark = [
     pytest.mark.xdist_group("ultralytics"),
@@ -79,3 +84,90 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     text = logs(client, account, job_id)
     assert "epoch 2/2" in text
     assert "final evaluation of best" in text
+
+
+def test_yolo_segmentation_trains_on_generated_shapes(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    account = sign_up(client)
+    project, dataset = import_folder(
+        client, account, segmentation_dataset(tmp_path / "shapes-seg"), "segmentation"
+    )
+    job_id = create_job(client, account, project, dataset, "yolo11n-seg", FAST)
+    with local_worker(live_server.settings, sessions):
+        job = wait_finished(client, account, job_id)
+    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+    points = metrics(client, account, job_id)
+    assert [p["step"] for p in points] == [1, 2]
+    assert {"train/seg_loss", "val/mask_mAP50", "val/mask_mAP50-95", "val/mAP50"} <= set(
+        points[-1]["values"]
+    )
+    assert job["best_metric_name"] == "val/mask_mAP50-95"
+    assert {"best", "last"} <= set(checkpoints(client, account, job_id))
+
+
+def test_yolo_classification_trains_on_generated_shapes(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    account = sign_up(client)
+    project, dataset = import_folder(
+        client, account, classification_dataset(tmp_path / "shapes-cls"), "classification"
+    )
+    config = {"basic": {**FAST["basic"], "imgsz": 32}, "advanced": {"workers": 0}}
+    job_id = create_job(client, account, project, dataset, "yolov8n-cls", config)
+    with local_worker(live_server.settings, sessions):
+        job = wait_finished(client, account, job_id)
+    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+    points = metrics(client, account, job_id)
+    assert [p["step"] for p in points] == [1, 2]
+    assert {"train/loss", "val/accuracy_top1", "val/accuracy_top5", "lr/pg0"} <= set(
+        points[-1]["values"]
+    )
+    assert job["best_metric_name"] == "val/accuracy_top1"
+    assert {"best", "last"} <= set(checkpoints(client, account, job_id))
+
+
+def test_trainer_killed_mid_run_resumes_from_last_and_finishes(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    account = sign_up(client)
+    project, dataset = import_folder(
+        client, account, raccoon_subset(tmp_path / "raccoon", 40), "detection"
+    )
+    epochs = 5
+    config = {"basic": {**FAST["basic"], "epochs": epochs}, "advanced": FAST["advanced"]}
+    job_id = create_job(client, account, project, dataset, "yolov8n", config)
+    with local_worker(live_server.settings, sessions) as settings:
+        wait_until(
+            lambda: "last" in checkpoints(client, account, job_id),
+            timeout=300,
+            what="the first `last` checkpoint",
+        )
+        record = ProcessRecord.read(attempt_dir(settings, job_id, 1))
+        assert record is not None
+        os.kill(record.pid, signal.SIGKILL)
+        job = wait_finished(client, account, job_id)
+    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+    first, second = job["attempts"]
+    assert first["status"] == "lost"
+    assert second["status"] == "completed"
+    assert second["resumed_from"] is not None
+    points = metrics(client, account, job_id)
+    # Every epoch once; the resumed attempt trained only what was left.
+    assert [p["step"] for p in points] == list(range(1, epochs + 1))
+    assert points[0]["attempt_number"] == 1
+    assert points[-1]["attempt_number"] == 2
+    assert checkpoints(client, account, job_id)["last"]["epoch"] == epochs
+    assert "resuming after epoch" in logs(client, account, job_id)

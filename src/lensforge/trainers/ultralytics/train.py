@@ -1,9 +1,9 @@
 """`train`: a training job through Ultralytics' own trainer, reporting through the SDK.
 
-Ultralytics runs its loop; callbacks turn its events into the contract's reports: every
-epoch's metrics (`on_fit_epoch_end`), `last` after every save and `best` when it improved
-(`on_model_save`), and a cancel check between batches (`on_train_batch_end`), which stops the
-run by raising `Cancelled` out of the loop. A resumed attempt downloads `last` (and `best`, so
+Ultralytics runs its loop; callbacks turn its events into the contract's reports: after every
+epoch's save (`on_model_save`) its metrics, then `last`, and `best` when it improved; a log line
+per epoch (`on_fit_epoch_end`); and a cancel check between batches (`on_train_batch_end`),
+which stops the run by raising `Cancelled` out of the loop. A resumed attempt downloads `last` (and `best`, so
 the final evaluation and the best metric survive) and continues with `resume=True`.
 """
 
@@ -36,8 +36,9 @@ class Cancelled(Exception):
 class Progress:
     options: TrainOptions
     saved_epoch: int | None = None
-    """The epoch `on_model_save` just saw: Ultralytics saves before `on_fit_epoch_end` in its
-    loop, and never before the final evaluation of `best`, which runs that callback again."""
+    """The epoch `on_model_save` just reported: Ultralytics saves (every epoch, `save=True`)
+    before `on_fit_epoch_end` in its loop, and never before the final evaluation of `best`,
+    which runs that callback once more."""
     last_metrics: dict[str, float] = field(default_factory=dict)
     best_epoch: int | None = None
     best_metrics: dict[str, float] = field(default_factory=dict)
@@ -176,6 +177,18 @@ def _attach(engine: Any, trainer: Trainer, progress: Progress) -> None:
         if trainer.should_stop():
             raise Cancelled
 
+    def on_model_save(engine: Any) -> None:
+        # The epoch's point goes to the spool before its checkpoint: a trainer killed between
+        # the two then never leaves a checkpoint whose epoch has no point (the resumed attempt
+        # starts after it).
+        epoch = progress.saved_epoch = int(engine.epoch) + 1
+        metrics = progress.last_metrics = _metrics(engine)
+        trainer.report_progress(epoch, total, metrics)
+        trainer.upload_checkpoint(engine.last, "last", epoch, metrics)
+        if engine.best_fitness == engine.fitness and Path(engine.best).is_file():
+            progress.best_epoch, progress.best_metrics = epoch, metrics
+            trainer.upload_checkpoint(engine.best, "best", epoch, metrics)
+
     def on_fit_epoch_end(engine: Any) -> None:
         epoch, progress.saved_epoch = progress.saved_epoch, None
         metrics = _metrics(engine)
@@ -183,19 +196,9 @@ def _attach(engine: Any, trainer: Trainer, progress: Progress) -> None:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k.startswith("val/"))
             trainer.info(f"final evaluation of best: {shown}", final=metrics)
             return
-        progress.last_metrics = metrics
-        trainer.report_progress(epoch, total, metrics)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if not k.startswith("lr/"))
         trainer.info(f"epoch {epoch}/{total}: {shown}", epoch=epoch)
         check_cancel(engine)
-
-    def on_model_save(engine: Any) -> None:
-        epoch = progress.saved_epoch = int(engine.epoch) + 1
-        metrics = _metrics(engine)
-        trainer.upload_checkpoint(engine.last, "last", epoch, metrics)
-        if engine.best_fitness == engine.fitness and Path(engine.best).is_file():
-            progress.best_epoch, progress.best_metrics = epoch, metrics
-            trainer.upload_checkpoint(engine.best, "best", epoch, metrics)
 
     engine.add_callback("on_train_epoch_start", check_cancel)
     engine.add_callback("on_train_batch_end", check_cancel)
