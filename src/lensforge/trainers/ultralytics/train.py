@@ -3,8 +3,9 @@
 Ultralytics runs its loop; callbacks turn its events into the contract's reports: after every
 epoch's save (`on_model_save`) its metrics, then `last`, and `best` when it improved; a log line
 per epoch (`on_fit_epoch_end`); and a cancel check between batches (`on_train_batch_end`),
-which stops the run by raising `Cancelled` out of the loop. A resumed attempt downloads `last` (and `best`, so
-the final evaluation and the best metric survive) and continues with `resume=True`.
+which stops the run by raising `Cancelled` out of the loop. A resumed attempt downloads `last`
+(and `best`, so the final evaluation and the best metric survive) and continues with
+`resume=True`.
 """
 
 from __future__ import annotations
