@@ -17,8 +17,13 @@ def main(argv: list[str] | None = None) -> int:
         from lensforge.trainers.ultralytics.train import main as train
 
         return train()
-    print(f"{args[0]}: needs the platform's inference and export jobs", file=sys.stderr)
-    return 2
+    if args[0] == "predict":
+        from lensforge.trainers.ultralytics.predict import main as predict
+
+        return predict()
+    from lensforge.trainers.ultralytics.export import main as export
+
+    return export()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,165 @@
+"""`export`: an export job. The job's checkpoint is exported with Ultralytics' exporter, then
+verified before it is offered: the PyTorch model and the exported one run on the same
+validation images (`verify.samples` of them); their raw outputs are compared on one identical
+input tensor per image, their detections (or top-1 classes) matched, and their inference times
+measured. `report_export` uploads the model with the report and fails the job when it did not
+pass."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from lensforge.sdk import ConfigurationError, Trainer
+from lensforge.trainers.ultralytics import failures, offline, verification
+
+# Options of the job (the manifest's `capabilities.export_options`) -> Ultralytics arguments.
+FORMAT_ARGUMENTS = {
+    "onnx": ("opset", "dynamic", "nms", "simplify"),
+    "torchscript": ("nms",),
+    "openvino": ("dynamic", "nms"),
+}
+VERIFY_CONF = 0.25
+
+
+def main() -> int:
+    try:
+        trainer = Trainer()
+    except ConfigurationError as exc:
+        print(f"ultralytics export: {exc}", file=sys.stderr)
+        return 1
+    trainer.install_signal_handlers()
+    offline.prepare(trainer.config.work_dir / "ultralytics-config")
+    try:
+        run(trainer)
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and trainer.should_stop():
+            trainer.close()
+            return 0
+        trainer.report_failed(failures.classify(exc), failures.message(exc), traceback.format_exc())
+        trainer.close()
+        return 1
+    trainer.close()
+    return 0
+
+
+def export_arguments(fmt: str, options: dict[str, Any], imgsz: int) -> dict[str, Any]:
+    if fmt not in FORMAT_ARGUMENTS:
+        raise ConfigurationError(f"this trainer does not export to {fmt!r}")
+    arguments: dict[str, Any] = {"format": fmt, "imgsz": imgsz}
+    for name in FORMAT_ARGUMENTS[fmt]:
+        if options.get(name) is not None:
+            arguments[name] = options[name]
+    if options.get("half"):
+        arguments["quantize"] = 16
+    return arguments
+
+
+def run(trainer: Trainer) -> None:
+    from ultralytics import YOLO
+
+    from lensforge.trainers.ultralytics import adapters, inference
+
+    offline.silence_settings()
+    trainer.report_started()
+    spec = trainer.spec()
+    task = str(spec["task"])
+    inputs = trainer.inputs
+    fmt = str(inputs.get("format"))
+    options = dict(inputs.get("options") or {})
+    verify = dict(inputs.get("verify") or {})
+    folder = trainer.config.work_dir / "export"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    weights = folder / f"{trainer.config.model or 'model'}.pt"
+    shutil.copyfile(trainer.download_source_model(), weights)
+    reference = YOLO(str(weights))
+    imgsz = int(options.get("imgsz") or reference.overrides.get("imgsz") or 640)
+    arguments = export_arguments(fmt, options, imgsz)
+    device = "0" if adapters.cuda_available() else "cpu"
+    trainer.info(f"exporting to {fmt}", arguments=arguments)
+    exported_path = Path(YOLO(str(weights)).export(device=device, **arguments))
+    trainer.info(f"exported {exported_path.name}; verifying against the PyTorch model")
+
+    dataset = trainer.download_dataset()
+    items = dataset.items("val") or dataset.items()
+    samples = [dataset.image_path(item) for item in items[: int(verify.get("samples", 8))]]
+    exported = inference.load(exported_path, task)
+    report = verify_export(
+        reference,
+        exported,
+        samples,
+        task=task,
+        classes=[str(c) for c in spec["dataset"]["classes"]],
+        params={"imgsz": imgsz, "conf": VERIFY_CONF, "device": device},
+        fmt=fmt,
+        options=options,
+        verify=verify,
+    )
+    trainer.info(
+        f"verification {'passed' if report['passed'] else 'FAILED'}: max abs diff "
+        f"{report['max_abs_diff']}, agreement {report['detection_agreement']}, latency "
+        f"{report['latency_ms']}",
+        verification=report,
+    )
+    trainer.report_export(exported_path, format=fmt, options=options, verification=report)
+
+
+def verify_export(
+    reference: Any,
+    exported: Any,
+    samples: list[Path],
+    *,
+    task: str,
+    classes: list[str],
+    params: dict[str, Any],
+    fmt: str,
+    options: dict[str, Any],
+    verify: dict[str, Any],
+) -> dict[str, Any]:
+    from lensforge.trainers.ultralytics import inference
+
+    names = inference.model_names(reference)
+    exported_names = inference.model_names(exported)
+    half = bool(options.get("half"))
+    differences = verification.Differences()
+    pairs = []
+    pytorch_ms: list[float] = []
+    exported_ms: list[float] = []
+    for index, image in enumerate(samples):
+        if index == 0:  # warm both up: the first call builds sessions and caches
+            inference.timed_predict(reference, image, **params)
+            inference.timed_predict(exported, image, **params)
+        ref, ref_ms = inference.timed_predict(reference, image, **params)
+        exp, exp_ms = inference.timed_predict(exported, image, **params)
+        pytorch_ms.append(ref_ms)
+        exported_ms.append(exp_ms)
+        pairs.append(
+            (
+                inference.to_result(ref, name=image.name, task=task, classes=classes, names=names),
+                inference.to_result(
+                    exp, name=image.name, task=task, classes=classes, names=exported_names
+                ),
+            )
+        )
+        raw = inference.raw_difference(reference, exported, image, int(params["imgsz"]))
+        if raw is None:
+            differences.skipped.append(image.name)
+        else:
+            differences.add(*raw)
+    default_tolerance = 5e-2 if half else 1e-3
+    return verification.report(
+        fmt=fmt,
+        options=options,
+        samples=len(samples),
+        differences=differences,
+        detection_agreement=verification.agreement(pairs, conf=VERIFY_CONF),
+        tolerance=float(verify.get("max_abs_diff", default_tolerance)),
+        min_agreement=float(verify.get("min_agreement", 0.95)),
+        pytorch_ms=pytorch_ms,
+        exported_ms=exported_ms,
+        runtime=inference.runtime(fmt),
+    )
