@@ -148,3 +148,43 @@ def logs(client: TestClient, account: Account, job_id: uuid.UUID) -> str:
 
 
 __all__ = ["Jobs"]
+
+
+def held_out_raccoon(after: int) -> Path:
+    """A raccoon image that is not among the first `after` (not trained or validated on)."""
+    return sorted((RACCOON / "images").iterdir())[-1] if after < 200 else RACCOON
+
+
+def predict(
+    client: TestClient, account: Account, job_id: uuid.UUID, image: Path, **form: str
+) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/training/jobs/{job_id}/predict",
+        files=[("files", (image.name, image.read_bytes(), "image/jpeg"))],
+        data={"wait": "240", **form},
+        headers=account.headers,
+    )
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def export(
+    client: TestClient, account: Account, job_id: uuid.UUID, fmt: str, **options: Any
+) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/exports",
+        json={"job_id": str(job_id), "checkpoint": "best", "format": fmt, "options": options},
+        headers=account.headers,
+    )
+    assert response.status_code == 202, response.text
+    export_id = response.json()["id"]
+
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(
+            f"/api/v1/exports/{export_id}", headers=account.headers
+        ).json()
+        return body if body["status"] in FINISHED else None
+
+    done: dict[str, Any] = wait_until(finished, timeout=600, what=f"export {export_id}")
+    return done

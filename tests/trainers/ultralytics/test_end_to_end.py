@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.orchestration.local.processes import ProcessRecord
@@ -23,11 +24,14 @@ from tests.trainers.ultralytics.jobs import (
     FAST,
     checkpoints,
     create_job,
+    export,
     failure,
+    held_out_raccoon,
     import_folder,
     local_worker,
     logs,
     metrics,
+    predict,
     raccoon_subset,
     wait_finished,
 )
@@ -60,7 +64,10 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     job_id = create_job(client, account, project, dataset, "yolov8n", FAST)
     with local_worker(live_server.settings, sessions):
         job = wait_finished(client, account, job_id)
-    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        held_out = held_out_raccoon(40)
+        answer = predict(client, account, job_id, held_out, checkpoint="best", conf="0.001")
+        onnx = export(client, account, job_id, "onnx")
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2], (points, logs(client, account, job_id))
     names = set(points[-1]["values"])
@@ -84,6 +91,30 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     text = logs(client, account, job_id)
     assert "epoch 2/2" in text
     assert "final evaluation of best" in text
+
+    # A test inference on a held-out image, in the platform's result schema.
+    assert answer["run"]["status"] == "completed", answer["run"]
+    (result,) = answer["results"]
+    assert (result["image"], result["task"]) == (held_out.name, "detection")
+    assert (result["width"], result["height"]) == Image.open(held_out).size
+    for detection in result["detections"]:
+        assert detection["class_name"] == "raccoon"
+        x1, y1, x2, y2 = detection["box"]
+        assert 0 <= x1 <= x2 <= result["width"]
+        assert 0 <= y1 <= y2 <= result["height"]
+
+    # A verified ONNX export whose report carries the parity numbers.
+    assert onnx["status"] == "completed", onnx
+    report = onnx["verification"]
+    assert report["passed"] is True, report
+    assert report["format"] == "onnx"
+    assert report["samples"] >= 1
+    assert report["max_abs_diff"] is not None
+    assert report["max_abs_diff"] <= report["tolerance"] == 1e-3
+    assert report["detection_agreement"] >= report["min_agreement"]
+    assert report["runtime"].startswith("onnxruntime")
+    assert report["latency_ms"]["exported"]["median"] > 0
+    assert report["latency_ms"]["pytorch"]["median"] > 0
 
 
 def test_yolo_segmentation_trains_on_generated_shapes(
