@@ -131,7 +131,11 @@ def test_yolo_segmentation_trains_on_generated_shapes(
     job_id = create_job(client, account, project, dataset, "yolo11n-seg", FAST)
     with local_worker(live_server.settings, sessions):
         job = wait_finished(client, account, job_id)
-    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        image = next((tmp_path / "shapes-seg" / "images" / "val").iterdir())
+        answer = predict(client, account, job_id, image, checkpoint="last", conf="0.0001")
+        torchscript = export(client, account, job_id, "torchscript")
+        openvino = export(client, account, job_id, "openvino", half=True)
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2]
     assert {"train/seg_loss", "val/mask_mAP50", "val/mask_mAP50-95", "val/mAP50"} <= set(
@@ -139,6 +143,19 @@ def test_yolo_segmentation_trains_on_generated_shapes(
     )
     assert job["best_metric_name"] == "val/mask_mAP50-95"
     assert {"best", "last"} <= set(checkpoints(client, account, job_id))
+    # Real masks traced to polygons (validated by the server before it stored them).
+    assert answer["run"]["status"] == "completed", answer["run"]
+    detections = answer["results"][0]["detections"]
+    assert detections
+    assert all(len(d["polygon"]) >= 3 for d in detections)
+    for done, runtime in ((torchscript, "torch"), (openvino, "openvino")):
+        assert done["status"] == "completed", (
+            f"{done['status_reason']}\n{done['verification']}\n"
+            + logs(client, account, done["job_id"])[-3000:]
+        )
+        assert done["verification"]["passed"] is True, done["verification"]
+        assert done["verification"]["runtime"].startswith(runtime)
+    assert openvino["verification"]["tolerance"] == 5e-2  # FP16 weights
 
 
 def test_yolo_classification_trains_on_generated_shapes(
@@ -156,13 +173,17 @@ def test_yolo_classification_trains_on_generated_shapes(
     job_id = create_job(client, account, project, dataset, "yolov8n-cls", config)
     with local_worker(live_server.settings, sessions):
         job = wait_finished(client, account, job_id)
-    assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        image = next((tmp_path / "shapes-cls" / "val" / "square").iterdir())
+        answer = predict(client, account, job_id, image)
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2]
     assert {"train/loss", "val/accuracy_top1", "val/accuracy_top5", "lr/pg0"} <= set(
         points[-1]["values"]
     )
     assert job["best_metric_name"] == "val/accuracy_top1"
+    (result,) = answer["results"]
+    assert {c["class_name"] for c in result["classifications"]} == {"square", "triangle"}
     assert {"best", "last"} <= set(checkpoints(client, account, job_id))
 
 

@@ -127,9 +127,13 @@ def timed_predict(model: Any, image: Path, **params: Any) -> tuple[Any, float]:
 def raw_difference(
     reference: Any, exported: Any, image: Path, imgsz: int
 ) -> tuple[float, float, int] | None:
-    """(max |a - b|, sum |a - b|, count) of the two models' first raw output on one identical
-    letterboxed input; None when the outputs differ in shape (e.g. NMS inside the exported
-    graph), where only the detection-level comparison applies."""
+    """(max, sum, count) of the differences between the two models' first raw output on one
+    identical letterboxed input; None when the outputs differ in shape (e.g. NMS inside the
+    exported graph), where only the detection-level comparison applies.
+
+    A difference is |a - b| / max(1, |a|): absolute for values within ±1 (scores,
+    probabilities), relative for larger ones (box coordinates in input pixels, mask
+    coefficients), so one tolerance means the same at every image size."""
     import torch
     from ultralytics.data.augment import LetterBox
 
@@ -145,7 +149,10 @@ def raw_difference(
         b = _first(exported.predictor.model(tensor))
     if a.shape != b.shape:
         return None
-    diff = np.abs(a.astype("float64") - b.astype("float64"))
+    reference_values = a.astype("float64")
+    diff = np.abs(reference_values - b.astype("float64")) / np.maximum(
+        1.0, np.abs(reference_values)
+    )
     return float(diff.max(initial=0.0)), float(diff.sum()), int(diff.size)
 
 
