@@ -136,6 +136,10 @@ def test_yolo_segmentation_trains_on_generated_shapes(
         answer = predict(client, account, job_id, image, checkpoint="last", conf="0.0001")
         torchscript = export(client, account, job_id, "torchscript")
         openvino = export(client, account, job_id, "openvino", half=True)
+        # The exported (zipped) OpenVINO folder serves predictions too.
+        from_export = predict(
+            client, account, job_id, image, export_id=openvino["id"], conf="0.0001"
+        )
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2]
     assert {"train/seg_loss", "val/mask_mAP50", "val/mask_mAP50-95", "val/mAP50"} <= set(
@@ -156,6 +160,8 @@ def test_yolo_segmentation_trains_on_generated_shapes(
         assert done["verification"]["passed"] is True, done["verification"]
         assert done["verification"]["runtime"].startswith(runtime)
     assert openvino["verification"]["tolerance"] == 5e-2  # FP16 weights
+    assert from_export["run"]["status"] == "completed", from_export["run"]
+    assert from_export["results"][0]["detections"]
 
 
 def test_yolo_classification_trains_on_generated_shapes(
@@ -223,3 +229,32 @@ def test_trainer_killed_mid_run_resumes_from_last_and_finishes(
     assert points[-1]["attempt_number"] == 2
     assert checkpoints(client, account, job_id)["last"]["epoch"] == epochs
     assert "resuming after epoch" in logs(client, account, job_id)
+
+
+def test_cancel_stops_the_trainer_between_batches(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    account = sign_up(client)
+    project, dataset = import_folder(
+        client, account, raccoon_subset(tmp_path / "raccoon", 40), "detection"
+    )
+    config = {"basic": {**FAST["basic"], "epochs": 50}, "advanced": FAST["advanced"]}
+    job_id = create_job(client, account, project, dataset, "yolov8n", config)
+    with local_worker(live_server.settings, sessions):
+        wait_until(
+            lambda: "last" in checkpoints(client, account, job_id),
+            timeout=300,
+            what="the first epoch",
+        )
+        response = client.post(f"/api/v1/training/jobs/{job_id}/cancel", headers=account.headers)
+        assert response.status_code == 202, response.text
+        job = wait_finished(client, account, job_id)
+    assert job["status"] == "cancelled", failure(job)
+    (attempt,) = job["attempts"]
+    assert attempt["exit_code"] == 0  # it stopped by itself, before any SIGTERM
+    assert len(metrics(client, account, job_id)) < 50
+    assert "cancelled: stopping" in logs(client, account, job_id)

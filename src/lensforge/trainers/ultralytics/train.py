@@ -1,7 +1,8 @@
 """`train`: a training job through Ultralytics' own trainer, reporting through the SDK.
 
 Ultralytics runs its loop; callbacks turn its events into the contract's reports: after every
-epoch's save (`on_model_save`) its metrics, then `last`, and `best` when it improved; a log line
+epoch's save (`on_model_save`) its metrics, then `last`, and `best` when it improved (uploaded
+on a background thread: `uploads.py`); a log line
 per epoch (`on_fit_epoch_end`); and a cancel check between batches (`on_train_batch_end`),
 which stops the run by raising `Cancelled` out of the loop. A resumed attempt downloads `last`
 (and `best`, so the final evaluation and the best metric survive) and continues with
@@ -19,7 +20,7 @@ from typing import Any
 
 from lensforge.sdk import CheckpointNotFound, ConfigurationError, Trainer
 from lensforge.trainers.ultralytics import failures, layout, offline
-from lensforge.trainers.ultralytics.metrics import BEST_METRIC, clean_metrics
+from lensforge.trainers.ultralytics.metrics import BEST_METRIC, clean_metrics, diverged
 from lensforge.trainers.ultralytics.options import (
     ULTRALYTICS_TASK,
     TrainOptions,
@@ -27,6 +28,7 @@ from lensforge.trainers.ultralytics.options import (
     find_weights,
     train_options,
 )
+from lensforge.trainers.ultralytics.uploads import CheckpointUploader
 
 
 class Cancelled(Exception):
@@ -123,8 +125,10 @@ def run(trainer: Trainer) -> None:
         arguments={k: v for k, v in arguments.items() if isinstance(v, str | int | float | bool)},
     )
     engine = adapters.trainer_class(ULTRALYTICS_TASK[options.task])(overrides=arguments)
-    _attach(engine, trainer, progress)
+    uploads = CheckpointUploader(trainer, work / "uploads")
+    _attach(engine, trainer, progress, uploads)
     engine.train()
+    uploads.close()
     trainer.report_completed(
         best_epoch=progress.best_epoch,
         best_metric_name=BEST_METRIC[options.task],
@@ -171,7 +175,7 @@ def _metrics(engine: Any) -> dict[str, float]:
     return clean_metrics(raw)
 
 
-def _attach(engine: Any, trainer: Trainer, progress: Progress) -> None:
+def _attach(engine: Any, trainer: Trainer, progress: Progress, uploads: CheckpointUploader) -> None:
     total = progress.options.epochs
 
     def check_cancel(_: Any) -> None:
@@ -185,10 +189,16 @@ def _attach(engine: Any, trainer: Trainer, progress: Progress) -> None:
         epoch = progress.saved_epoch = int(engine.epoch) + 1
         metrics = progress.last_metrics = _metrics(engine)
         trainer.report_progress(epoch, total, metrics)
-        trainer.upload_checkpoint(engine.last, "last", epoch, metrics)
+        broken = diverged(metrics)
+        if broken:
+            # Ultralytics reloads `last` after a NaN epoch; one it saved cannot be recovered.
+            raise failures.Diverged(
+                f"training diverged at epoch {epoch}: {', '.join(broken)} not finite"
+            )
+        uploads.submit(Path(engine.last), "last", epoch, metrics)
         if engine.best_fitness == engine.fitness and Path(engine.best).is_file():
             progress.best_epoch, progress.best_metrics = epoch, metrics
-            trainer.upload_checkpoint(engine.best, "best", epoch, metrics)
+            uploads.submit(Path(engine.best), "best", epoch, metrics)
 
     def on_fit_epoch_end(engine: Any) -> None:
         epoch, progress.saved_epoch = progress.saved_epoch, None
