@@ -64,6 +64,7 @@ def test_a_tiny_dataset_gets_nbs_equal_to_the_batch_and_amp_only_on_cuda() -> No
         ("yolov8n-seg", "detection", {}, "does \\['segmentation'\\]"),
         ("yolov8n", None, {"basic": {"epoch": 3}}, "unknown basic config fields: \\['epoch'\\]"),
         ("yolov8n", None, {"basic": {"device": "0"}}, "no CUDA device"),
+        ("yolov8n", None, {"basic": {"device": "0,1"}}, "multi-GPU"),
     ],
 )
 def test_bad_choices_are_configuration_errors(

@@ -109,6 +109,11 @@ def train_options(
     arguments["nbs"] = max(int(nbs), batch)
     arguments["amp"] = bool(advanced["amp"]) and cuda
     device = str(basic["device"])
+    if "," in device:
+        raise ConfigurationError(
+            "basic.device: multi-GPU (DDP) training is not supported by this trainer: "
+            "Ultralytics runs it in subprocesses where the platform's callbacks do not run"
+        )
     arguments["device"] = ("0" if cuda else "cpu") if device == "auto" else device
     if arguments["device"] not in ("cpu", "mps") and not cuda:
         raise ConfigurationError(
