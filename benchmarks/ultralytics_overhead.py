@@ -206,7 +206,20 @@ def export_latency(
     if done["status"] != "completed":
         raise SystemExit(f"export {done['status']}: {done['status_reason']}")
     report: dict[str, Any] = done["verification"]
-    return report
+    return report | {"export_id": export["id"]}
+
+
+def download(api: httpx.Client, path: str, headers: dict[str, str]) -> bytes:
+    """A checkpoint (`best` from the job's list) or an export, through its presigned link."""
+    answer = api.get(path, headers=headers).json()
+    if isinstance(answer, list):
+        answer = next(c for c in answer if c["kind"] == "best")
+    url = answer["url"]
+    if url.startswith("/"):
+        url = str(api.base_url).split("/api/v1")[0] + url
+    response = httpx.get(url, timeout=120)
+    response.raise_for_status()
+    return response.content
 
 
 def main() -> None:
@@ -294,16 +307,26 @@ def main() -> None:
                 f"  {name}: yolo train {plain:.1f}s, Lensforge {ours:.1f}s, ratio "
                 f"{ours / plain:.3f} (overhead {100 * (ours / plain - 1):+.1f}%)"
             )
+        best = work / "best.pt"
+        best.write_bytes(download(api, f"/training/jobs/{job['id']}/checkpoints", headers))
         for imgsz in (options.imgsz, 640):
             report = export_latency(api, headers, job["id"], imgsz)
             latency = report["latency_ms"]
             print(
                 f"ONNX export at imgsz {imgsz}: verified {report['passed']}, max abs diff "
-                f"{report['max_abs_diff']:.2e}; CPU latency PyTorch median "
+                f"{report['max_abs_diff']:.2e}; the verification's CPU latency PyTorch median "
                 f"{latency['pytorch']['median']:.1f} ms (p95 {latency['pytorch']['p95']:.1f}), "
                 f"{report['runtime']} median {latency['exported']['median']:.1f} ms "
                 f"(p95 {latency['exported']['p95']:.1f}) over {report['samples']} images"
             )
+            onnx = work / f"model-{imgsz}.onnx"
+            onnx.write_bytes(download(api, f"/exports/{report['export_id']}/download", headers))
+            measured = subprocess.run(
+                [str(python), str(REPOSITORY / "benchmarks/yolo_cpu_latency.py"), str(best),
+                 str(onnx), str(sorted((raccoon() / "images").iterdir())[-1])],
+                env=yolo_env(work), capture_output=True, text=True, check=True,
+            ).stdout.strip().splitlines()[-1]  # fmt: skip
+            print(f"  forward only, 50 alternating runs: {measured}")
     finally:
         for process in (worker, server):
             if process is not None:
