@@ -326,7 +326,7 @@ def main() -> None:
                  str(onnx), str(sorted((raccoon() / "images").iterdir())[-1])],
                 env=yolo_env(work), capture_output=True, text=True, check=True,
             ).stdout.strip().splitlines()[-1]  # fmt: skip
-            print(f"  forward only, 50 alternating runs: {measured}")
+            print(f"  forward only, 50 runs each in alternating blocks: {measured}")
     finally:
         for process in (worker, server):
             if process is not None:

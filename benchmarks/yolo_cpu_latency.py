@@ -5,8 +5,8 @@ Run with the Ultralytics trainer's interpreter (it needs torch, ultralytics and 
 
     <trainer env>/bin/python benchmarks/yolo_cpu_latency.py MODEL.pt MODEL.onnx IMAGE [--runs 50]
 
-Both models get the same letterboxed input tensor; calls alternate (PyTorch, ONNX, ...) after
-5 warm-up calls each, so a busy machine slows both alike. Model forward only (no image decoding,
+Both models get the same letterboxed input tensor; blocks of runs alternate (PyTorch, ONNX,
+PyTorch, ONNX; 5 warm-up calls each), so a busy machine slows both alike. Model forward only (no image decoding,
 pre- or post-processing). Prints one JSON line.
 """
 
@@ -45,13 +45,17 @@ def main() -> None:
         np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1)[None]).astype("float32") / 255.0
     )
     times: dict[str, list[float]] = {"pytorch": [], "onnxruntime": []}
+    half = max(1, args.runs // 2)
     with torch.inference_mode():
-        for index in range(args.runs + 5):
+        # Blocks, not single calls, alternate: onnxruntime's threads spin for a while after a
+        # run (and OpenMP's after torch's), which would slow the other runtime's next call.
+        for _ in range(2):
             for name, model in (("pytorch", pytorch), ("onnxruntime", exported)):
-                began = time.perf_counter()
-                model(tensor)
-                if index >= 5:
-                    times[name].append((time.perf_counter() - began) * 1000.0)
+                for index in range(half + 5):
+                    began = time.perf_counter()
+                    model(tensor)
+                    if index >= 5:
+                        times[name].append((time.perf_counter() - began) * 1000.0)
 
     def summary(values: list[float]) -> dict[str, float]:
         ordered = sorted(values)

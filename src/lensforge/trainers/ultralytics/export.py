@@ -126,25 +126,28 @@ def verify_export(
     exported_names = inference.model_names(exported)
     half = bool(options.get("half"))
     differences = verification.Differences()
-    pairs = []
-    pytorch_ms: list[float] = []
-    exported_ms: list[float] = []
-    for index, image in enumerate(samples):
-        if index == 0:  # warm both up: the first call builds sessions and caches
-            inference.timed_predict(reference, image, **params)
-            inference.timed_predict(exported, image, **params)
-        ref, ref_ms = inference.timed_predict(reference, image, **params)
-        exp, exp_ms = inference.timed_predict(exported, image, **params)
-        pytorch_ms.append(ref_ms)
-        exported_ms.append(exp_ms)
-        pairs.append(
-            (
-                inference.to_result(ref, name=image.name, task=task, classes=classes, names=names),
-                inference.to_result(
-                    exp, name=image.name, task=task, classes=classes, names=exported_names
-                ),
-            )
+    # Each model runs over all samples in turn (after a warm-up call), not alternating per
+    # image: one runtime's idle threads spin for a while after a call and would slow the
+    # other's next one.
+    timed: dict[str, list[tuple[Any, float]]] = {}
+    for key, model in (("reference", reference), ("exported", exported)):
+        if samples:
+            inference.timed_predict(model, samples[0], **params)
+        timed[key] = [inference.timed_predict(model, image, **params) for image in samples]
+    pairs = [
+        (
+            inference.to_result(ref, name=image.name, task=task, classes=classes, names=names),
+            inference.to_result(
+                exp, name=image.name, task=task, classes=classes, names=exported_names
+            ),
         )
+        for image, (ref, _), (exp, _) in zip(
+            samples, timed["reference"], timed["exported"], strict=True
+        )
+    ]
+    pytorch_ms = [ms for _, ms in timed["reference"]]
+    exported_ms = [ms for _, ms in timed["exported"]]
+    for image in samples:
         raw = inference.raw_difference(reference, exported, image, int(params["imgsz"]))
         if raw is None:
             differences.skipped.append(image.name)
