@@ -12,7 +12,13 @@ from rich.table import Column, Table
 from lensforge.cli._client import when
 from lensforge.cli._job_render import SHORT_ID, number, status
 from lensforge.cli.output import console
-from lensforge.client import Capabilities, ImageResult, ModelExport, VerificationReport
+from lensforge.client import (
+    Capabilities,
+    ExportFormat,
+    ImageResult,
+    ModelExport,
+    VerificationReport,
+)
 
 MAX_RESULT_ROWS = 50
 
@@ -157,31 +163,33 @@ def verification_table(report: VerificationReport) -> Table:
 
 
 def capabilities_table(capabilities: Capabilities) -> Table:
-    """Trainers (rows) × export formats (columns): `yes`, or `no` with the trainer's reason."""
-    formats: list[str] = []
-    for trainer in capabilities.trainers:
-        formats += [f.format for f in trainer.export_formats if f.format not in formats]
+    """One row per trainer and export format: available, or not and the trainer's reason.
+    The trainer's name, tasks and whether it predicts are on its first row."""
     table = Table(
         Column("Trainer", no_wrap=True),
-        Column("Tasks", overflow="fold"),
+        Column("Tasks", overflow="fold", max_width=24),
         Column("Predict", no_wrap=True),
-        *[Column(name, overflow="fold") for name in formats],
+        Column("Format", no_wrap=True),
+        Column("Available", no_wrap=True),
+        Column("Reason", overflow="fold", ratio=1),
     )
     for trainer in capabilities.trainers:
-        cells = []
-        for name in formats:
-            found = trainer.export_format(name)
-            if found is None:
-                cells.append("[dim]-[/]")
-            elif found.available:
-                cells.append("[green]yes[/]")
-            else:
-                reason = f": {escape(found.reason)}" if found.reason else ""
-                cells.append(f"[red]no[/]{reason}")
-        table.add_row(
+        first = [
             f"{escape(trainer.name)} {escape(trainer.version)}",
             escape(", ".join(trainer.tasks)),
             "[green]yes[/]" if trainer.predict else "[red]no[/]",
-            *cells,
-        )
+        ]
+        formats: list[ExportFormat | None] = [*trainer.export_formats] or [None]
+        for index, found in enumerate(formats):
+            lead = first if index == 0 else ["", "", ""]
+            if found is None:
+                table.add_row(*lead, "-", "-", "exports nothing")
+            else:
+                table.add_row(
+                    *lead,
+                    escape(found.format),
+                    "[green]yes[/]" if found.available else "[red]no[/]",
+                    escape(found.reason or ""),
+                )
+        table.add_section()
     return table
