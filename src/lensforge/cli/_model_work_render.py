@@ -75,13 +75,13 @@ def result_table(result: ImageResult) -> Table | str:
 
 
 def exports_table(exports: Sequence[ModelExport], job_names: Mapping[str, str]) -> Table:
+    """Ids are cut to `SHORT_ID` characters, which the exports commands accept as a prefix. A
+    completed export passed its verification (a failed one is `failed`)."""
     table = Table(
         Column("ID", no_wrap=True),
-        Column("Model of", overflow="fold"),
+        Column("Model of", overflow="fold", min_width=10),
         Column("Format", no_wrap=True),
-        Column("Checkpoint", no_wrap=True),
         Column("Status", no_wrap=True),
-        Column("Verified", no_wrap=True),
         Column("Size", justify="right", no_wrap=True),
         Column("Created", no_wrap=True),
     )
@@ -89,11 +89,9 @@ def exports_table(exports: Sequence[ModelExport], job_names: Mapping[str, str]) 
         source = str(export.source_job_id)
         table.add_row(
             str(export.id)[:SHORT_ID],
-            escape(job_names.get(source, source[:SHORT_ID])),
+            f"{escape(job_names.get(source, source[:SHORT_ID]))} ({escape(export.checkpoint)})",
             escape(export.format),
-            escape(export.checkpoint),
             status(export.status),
-            _verified(export.verification),
             decimal(export.size) if export.size is not None else "-",
             when(export.created_at),
         )

@@ -18,7 +18,8 @@ from lensforge.cli._job_render import status
 from lensforge.cli._model_work_refs import CheckpointOption, find_export
 from lensforge.cli._model_work_render import exports_table, print_export
 from lensforge.cli.output import EXIT_FAILURE, console, err_console
-from lensforge.client import LensforgeClient, ModelExport
+from lensforge.cli.train import field_errors
+from lensforge.client import LensforgeClient, ModelExport, ValidationError
 
 app = typer.Typer(help="Exported models: list, show, download.", no_args_is_help=True)
 
@@ -62,9 +63,12 @@ def export(
     options |= {key: True for key, on in flags.items() if on}
     with open_client() as client:
         found = find_job(client, job)
-        created = client.exports.create(
-            found.id, format, checkpoint=checkpoint or "best", options=options
-        )
+        try:
+            created = client.exports.create(
+                found.id, format, checkpoint=checkpoint or "best", options=options
+            )
+        except ValidationError as exc:  # an unavailable format, options the trainer refuses
+            field_errors(exc.message, exc.fields)
         if no_wait:
             if as_json:
                 print_json(created)
