@@ -71,7 +71,7 @@ def train(admin: LensforgeClient, dataset: Dataset) -> JobDetail:
 def png_colours(data: bytes) -> tuple[tuple[int, int], set[Any]]:
     with Image.open(io.BytesIO(data)) as image:
         assert image.mode == "RGB"
-        return image.size, set(image.getdata())
+        return image.size, {colour for _, colour in image.getcolors(image.width * image.height)}
 
 
 def test_predict_through_the_client_and_the_cli(

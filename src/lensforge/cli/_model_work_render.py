@@ -104,12 +104,13 @@ def _verified(report: VerificationReport | None) -> str:
     return "[green]passed[/]" if report.passed else "[bold red]failed[/]"
 
 
-def print_export(export: ModelExport) -> None:
+def print_export(export: ModelExport, job_name: str | None = None) -> None:
     """The export's summary, then its verification report when there is one."""
     options = ", ".join(f"{k}={v}" for k, v in export.options.items()) or "defaults"
+    source = escape(job_name) if job_name else str(export.source_job_id)
+    console.print(f"[bold]export {export.id}[/]: {status(export.status)}")
     console.print(
-        f"[bold]export {export.id}[/]: {escape(export.format)} of job {export.source_job_id} "
-        f"({escape(export.checkpoint)} checkpoint) — {status(export.status)}"
+        f"  model: {escape(export.format)} of job {source} ({export.checkpoint} checkpoint)"
     )
     console.print(f"  options: {escape(options)}")
     if export.status_reason:
@@ -134,6 +135,7 @@ def verification_table(report: VerificationReport) -> Table:
         Column("Limit", justify="right", no_wrap=True),
         title=f"verification {verdict} {samples}".strip(),
         title_justify="left",
+        caption_justify="left",
     )
     table.add_row("max abs diff", number(report.max_abs_diff), f"≤ {number(report.tolerance)}")
     table.add_row("mean abs diff", number(report.mean_abs_diff), "")
@@ -162,10 +164,9 @@ def verification_table(report: VerificationReport) -> Table:
 
 def capabilities_table(capabilities: Capabilities) -> Table:
     """One row per trainer and export format: available, or not and the trainer's reason.
-    The trainer's name, tasks and whether it predicts are on its first row."""
+    The trainer's name and whether it predicts are on its first row."""
     table = Table(
         Column("Trainer", no_wrap=True),
-        Column("Tasks", overflow="fold", max_width=24),
         Column("Predict", no_wrap=True),
         Column("Format", no_wrap=True),
         Column("Available", no_wrap=True),
@@ -174,12 +175,11 @@ def capabilities_table(capabilities: Capabilities) -> Table:
     for trainer in capabilities.trainers:
         first = [
             f"{escape(trainer.name)} {escape(trainer.version)}",
-            escape(", ".join(trainer.tasks)),
             "[green]yes[/]" if trainer.predict else "[red]no[/]",
         ]
         formats: list[ExportFormat | None] = [*trainer.export_formats] or [None]
         for index, found in enumerate(formats):
-            lead = first if index == 0 else ["", "", ""]
+            lead = first if index == 0 else ["", ""]
             if found is None:
                 table.add_row(*lead, "-", "-", "exports nothing")
             else:

@@ -85,7 +85,7 @@ def export(
     if as_json:
         print_json(finished)
     else:
-        print_export(finished)
+        print_export(finished, found.name)
     if not finished.succeeded:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -154,10 +154,11 @@ def show(
     1 when it failed."""
     with open_client() as client:
         found = find_export(client, export_id)
+        job_name = client.jobs.get(found.source_job_id).name
     if as_json:
         print_json(found)
     else:
-        print_export(found)
+        print_export(found, job_name)
     if found.finished and not found.succeeded:
         raise typer.Exit(EXIT_FAILURE)
 
