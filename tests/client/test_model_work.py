@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ from typer.testing import CliRunner, Result
 from lensforge.cli.main import app
 from lensforge.client import ConflictError, Dataset, JobDetail, LensforgeClient, NotFoundError
 from lensforge.client.resources.exports import Exports
+from lensforge.config import Settings
 from lensforge.inference.render import class_colour
 from tests.client.dataset_files import yolo_folder, zip_folder
+from tests.client.helpers import signed_up
 from tests.client.workers import local_worker
-from tests.fixtures.live_server import LiveServer
+from tests.fixtures.live_server import LiveServer, serve
 
 runner = CliRunner()
 CLASSES = ["cat", "dog"]
@@ -254,3 +257,27 @@ def test_export_through_the_cli_and_the_client(
         "no export whose id starts with 'abcdef12'"
         in cli("exports", "show", "abcdef12", code=1).stderr
     )
+
+
+def test_predict_sends_the_images_whole_again_after_a_token_refresh(
+    settings: Settings, tmp_path: Path
+) -> None:
+    security = settings.security.model_copy(update={"access_token_ttl_seconds": 1})
+    short_lived = settings.model_copy(update={"security": security})
+    with serve(short_lived) as server, signed_up(server.url) as client:
+        project = client.projects.create("vision")
+        dataset = client.datasets.create(project.id, "pets", "detection")
+        folder = yolo_folder(tmp_path / "pets")
+        archive = zip_folder(folder, tmp_path / "pets.zip")
+        assert client.datasets.import_file(dataset.id, project.id, archive).succeeded
+        images = [folder / "images" / "a.jpg", folder / "images" / "d.jpg"]
+        with local_worker(server, tmp_path / "jobs"):
+            job = train(client, client.datasets.get(dataset.id))
+            before = client.tokens
+            time.sleep(1.5)  # the access token expires: the upload is refused once, then resent
+            answer = client.inference.predict(job.id, images)
+        assert client.tokens != before
+        assert [(i.name, i.sha256) for i in answer.run.images] == [
+            (path.name, sha256(path)) for path in images
+        ]
+        assert [r.image for r in answer.results or []] == ["a.jpg", "d.jpg"]
