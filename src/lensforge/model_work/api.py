@@ -166,13 +166,14 @@ def predict(
     checkpoint, or one of its completed exports. Answers 200 with the results when the run ends
     within `wait` seconds, else 202 with the run to follow at `GET /inference/{id}`."""
     service = ModelWorkService(session, registry)
-    service.training_job(principal, job_id)  # 404 before storing anything
     if checkpoint is not None and export_id is not None:
         raise ValidationFailed(
             "give either checkpoint or export_id, not both",
             code="invalid_model_choice",
             details={"fields": [{"field": "export_id", "message": "conflicts with checkpoint"}]},
         )
+    # Every refusal about the model comes before anything is stored.
+    service.check_model(principal, job_id, checkpoint, export_id)
     images = store_images(
         store,
         principal.organization_id,

@@ -123,8 +123,11 @@ class ModelWorkService:
                 created_by_id=principal.user_id,
             )
         )
-        transition(self.session, job, JobStatus.QUEUED, f"{kind} of job {source.name}")
         return job
+
+    def _queue(self, job: TrainingJob, source: TrainingJob) -> None:
+        """After the record exists, so the `export_status` event can name it."""
+        transition(self.session, job, JobStatus.QUEUED, f"{job.kind} of job {source.name}")
 
     # --- exports ------------------------------------------------------------------------------
 
@@ -184,6 +187,7 @@ class ModelWorkService:
         )
         self.session.add(export)
         self.session.flush()
+        self._queue(job, source)
         return export
 
     def visible_export(self, principal: Principal, export_id: uuid.UUID) -> ModelExport:
@@ -249,6 +253,16 @@ class ModelWorkService:
         self._checkpoint(source, name)
         return {"checkpoint": name}
 
+    def check_model(
+        self,
+        principal: Principal,
+        job_id: uuid.UUID,
+        checkpoint: str | None,
+        export_id: uuid.UUID | None,
+    ) -> None:
+        """Raise what `create_run` would raise about the job and model, storing nothing."""
+        self._model_source(principal, self.training_job(principal, job_id), checkpoint, export_id)
+
     def create_run(
         self,
         principal: Principal,
@@ -285,6 +299,7 @@ class ModelWorkService:
         )
         self.session.add(run)
         self.session.flush()
+        self._queue(job, source)
         return run
 
     def create_batch_run(self, principal: Principal, body: InferenceCreate) -> InferenceRun:
