@@ -94,7 +94,7 @@ class ModelWorkService:
         inputs: dict[str, Any],
         priority_boost: int,
     ) -> TrainingJob:
-        job = JobRepository(self.session).add(
+        return JobRepository(self.session).add(
             TrainingJob(
                 kind=kind,
                 source_job_id=source.id,
@@ -123,7 +123,6 @@ class ModelWorkService:
                 created_by_id=principal.user_id,
             )
         )
-        return job
 
     def _queue(self, job: TrainingJob, source: TrainingJob) -> None:
         """After the record exists, so the `export_status` event can name it."""
