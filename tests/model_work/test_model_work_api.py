@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from lensforge.models import InferenceRun, ModelExport, TrainingJob
+from tests.datasets.importing import bytes_zip, upload
 from tests.fixtures.app import member_with_role, sign_up
 from tests.jobs.helpers import claim, create_job, receive_json, sessions
 from tests.model_work.helpers import image_bytes, png, predict_files, trained_job
@@ -377,3 +378,46 @@ def test_export_status_and_the_verified_artifact_are_sent_live_to_project_subscr
     assert done["size"] == len(artifact)
     link = client.get(f"{API}/exports/{export['id']}/download", headers=account.headers).json()
     assert client.get(link["url"]).content == artifact
+
+
+def test_a_batch_run_over_an_uploaded_archive_stores_its_images_in_name_order(
+    client: TestClient, tmp_path: Path
+) -> None:
+    account = sign_up(client)
+    job, _ = trained_job(client, account, tmp_path / "data")
+    archive = tmp_path / "batch.zip"
+    archive.write_bytes(
+        bytes_zip(
+            {
+                "b/second.png": png((1, 2, 3)),
+                "a/first.jpg": image_bytes("JPEG", (20, 10)),
+                "notes.txt": b"not an image, skipped",
+            }
+        )
+    )
+    upload_id = upload(client, account, job.project_id, archive)
+    response = client.post(
+        f"{API}/inference",
+        json={"job_id": job.job_id, "upload_id": upload_id, "conf": 0.5},
+        headers=account.headers,
+    )
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert [(i["name"], i["width"]) for i in run["images"]] == [
+        ("a/first.jpg", 20),
+        ("b/second.png", 40),
+    ]
+    assert run["params"]["conf"] == 0.5
+
+    neither = client.post(f"{API}/inference", json={"job_id": job.job_id}, headers=account.headers)
+    assert neither.status_code == 422
+    hostile = tmp_path / "hostile.zip"
+    hostile.write_bytes(bytes_zip({"../escape.png": png()}))
+    refused = client.post(
+        f"{API}/inference",
+        json={"job_id": job.job_id, "upload_id": upload(client, account, job.project_id, hostile)},
+        headers=account.headers,
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["code"] == "hostile_archive"
+    assert _count(client, InferenceRun) == 1

@@ -212,13 +212,15 @@ def create_inference(
     body: InferenceCreate,
     session: SessionDep,
     registry: RegistryDep,
+    store: ObjectStoreDep,
     orchestrator: OrchestratorDep,
     background: BackgroundTasks,
     principal: Principal = requires(Action.MODEL_PREDICT),
 ) -> InferenceRunRead:
-    """An asynchronous inference job over a dataset version's images (optionally one split);
-    its results are stored and can be paged or downloaded."""
-    run = ModelWorkService(session, registry).create_batch_run(principal, body)
+    """An asynchronous inference job over a dataset version's images (optionally one split) or
+    the images of an uploaded zip/tar archive; its results are stored and can be paged or
+    downloaded."""
+    run = ModelWorkService(session, registry).create_batch_run(principal, body, store)
     background.add_task(orchestrator.submit, run.job_id)
     return reads.run_read(session, run)
 
