@@ -15,7 +15,14 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from lensforge.cli.main import app
-from lensforge.client import ConflictError, Dataset, JobDetail, LensforgeClient, NotFoundError
+from lensforge.client import (
+    ConflictError,
+    Dataset,
+    JobDetail,
+    LensforgeClient,
+    NotFoundError,
+    ValidationError,
+)
 from lensforge.client.resources.exports import Exports
 from lensforge.config import Settings
 from lensforge.inference.render import class_colour
@@ -94,7 +101,7 @@ def test_predict_through_the_client_and_the_cli(
         assert json_format.available
         assert onnx is not None
         assert not onnx.available
-        assert "does not export to onnx" in (onnx.reason or "")
+        assert "no graph to export" in (onnx.reason or "")
         table = cli("models", "capabilities").stdout
         for expected in ("reference", "json", "onnx", "yes", "no"):
             assert expected in table
@@ -118,6 +125,10 @@ def test_predict_through_the_client_and_the_cli(
         # reading the run back
         assert admin.inference.get(run.id) == run
         assert [r.id for r in admin.inference.list(job_id=job.id).items] == [run.id]
+        with pytest.raises(
+            ValidationError, match="exactly one of dataset_version_id and upload_id"
+        ):
+            admin.inference.start(job.id)
         page = admin.inference.results(run.id, limit=1, offset=1)
         assert ([r.image for r in page.items], page.total) == (["b.jpg"], 2)
         streamed = list(admin.inference.iter_results(run.id, page_size=1))
@@ -133,6 +144,15 @@ def test_predict_through_the_client_and_the_cli(
         assert class_colour(second.class_id) in colours
         with pytest.raises(NotFoundError, match=r"images 0\.\.1"):
             admin.inference.rendered(run.id, 2)
+
+        # a batch run over the dataset version's images
+        version = admin.datasets.list_versions(dataset.id)[-1]
+        batch = admin.inference.start(job.id, dataset_version_id=version.id, conf=0.1)
+        assert batch.status in ("queued", "preparing", "running")
+        batch = admin.inference.wait(batch.id, timeout=60, poll_interval=0.1)
+        assert (batch.status, batch.image_count, batch.result_count) == ("completed", 4, 4)
+        batch_images = sorted(r.image for r in admin.inference.iter_results(batch.id))
+        assert len(batch_images) == 4
 
         # predict from the CLI: a table per image, rendered images and results.json saved
         out = tmp_path / "out"
@@ -226,9 +246,18 @@ def test_export_through_the_cli_and_the_client(
         # refused: a format the trainer lacks, options it does not take
         refused = cli("export", "pets-model", "--format", "onnx", code=2)
         assert "cannot export to onnx" in refused.stderr
-        assert "does not export to onnx" in refused.stderr
+        assert "no graph to export" in " ".join(refused.stderr.replace("│", " ").split())
         options = cli("export", "pets-model", "--format", "json", "--opset", "12", code=2)
-        assert "json exports take no options" in options.stderr
+        assert "the export options are not valid" in options.stderr
+        assert "'opset' was unexpected" in options.stderr
+
+        # a format's own options
+        pretty = tmp_path / "pretty.json"
+        cli("export", "pets-model", "--format", "json", "--option", "indent=2", "-o", str(pretty))
+        assert pretty.read_text().startswith('{\n  "')
+        assert "--option" in usage_error(
+            "export", "pets-model", "--format", "json", "--option", "x"
+        )
 
     # no worker from here on: an export that waits in the queue
     queued = cli_json("export", "pets-model", "--format", "json", "--no-wait")
@@ -252,7 +281,7 @@ def test_export_through_the_cli_and_the_client(
     admin.jobs.cancel(queued["job_id"])
     cancelled = cli("exports", "show", queued["id"][:8], code=1)
     assert "cancelled" in cancelled.stdout, cancelled.stderr
-    assert len(admin.exports.list(job_id=job.id).items) == 4
+    assert len(admin.exports.list(job_id=job.id).items) == 5
     assert (
         "no export whose id starts with 'abcdef12'"
         in cli("exports", "show", "abcdef12", code=1).stderr

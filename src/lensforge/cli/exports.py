@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from lensforge.cli._client import open_client, print_json
 from lensforge.cli._dataset_render import transfer_progress
-from lensforge.cli._job_refs import JobArgument, find_job
+from lensforge.cli._job_refs import JobArgument, find_job, parse_value
 from lensforge.cli._job_render import status
 from lensforge.cli._model_work_refs import CheckpointOption, find_export
 from lensforge.cli._model_work_render import exports_table, print_export
@@ -50,6 +50,14 @@ def export(
     nms: Annotated[bool, typer.Option("--nms", help="Put NMS inside the model.")] = False,
     simplify: Annotated[bool, typer.Option("--simplify", help="Simplify the ONNX graph.")] = False,
     imgsz: Annotated[int | None, typer.Option(min=1, help="Input image size.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="KEY=VALUE, another option of the trainer's format (see `lensforge models "
+            "capabilities --json`); VALUE is read as JSON when it parses. Repeat for more.",
+        ),
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Create the export and return at once.")
     ] = False,
@@ -61,6 +69,11 @@ def export(
     options = {key: value for key, value in options.items() if value is not None}
     flags = {"dynamic": dynamic, "half": half, "nms": nms, "simplify": simplify}
     options |= {key: True for key, on in flags.items() if on}
+    for assignment in option or []:
+        key, sep, raw = assignment.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{assignment!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip()] = parse_value(raw.strip())
     with open_client() as client:
         found = find_job(client, job)
         try:
