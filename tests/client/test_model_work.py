@@ -181,6 +181,11 @@ def test_predict_through_the_client_and_the_cli(
     assert "does not exist" in usage_error("predict", "pets-model", str(tmp_path / "no.jpg"))
     assert "the server takes 20" in usage_error("predict", "pets-model", *[a] * 21)
     assert "no job with id, id prefix or name 'nope'" in cli("predict", "nope", a, code=1).stderr
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    refused = cli("predict", "pets-model", a, str(broken), code=1).stderr
+    assert "broken.jpg" in refused, refused
+    assert "error:" in refused
     # no worker any more: the run cannot finish in time, and the CLI says so
     late = cli("predict", "pets-model", a, "--wait", "1", code=1)
     assert "has not finished after" in late.stderr
