@@ -65,6 +65,12 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Export a model (see `EXPORT_HELP`)."""
+    if no_wait and output is not None:
+        raise typer.BadParameter(
+            "-o downloads the finished export; drop --no-wait, or download it later with "
+            "`lensforge exports download`",
+            param_hint="--no-wait",
+        )
     options: dict[str, Any] = {"opset": opset, "imgsz": imgsz}
     options = {key: value for key, value in options.items() if value is not None}
     flags = {"dynamic": dynamic, "half": half, "nms": nms, "simplify": simplify}
