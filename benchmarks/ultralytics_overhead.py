@@ -248,8 +248,10 @@ def main() -> None:
         "LENSFORGE_WORKER__NAME": f"bench-{uuid.uuid4().hex[:6]}",
     }
     (work / "data").mkdir()
-    server = start(["server", "--port", str(port)], env, work / "server.log")
-    worker = None
+    server: subprocess.Popen[bytes] | None = start(
+        ["server", "--port", str(port)], env, work / "server.log"
+    )
+    worker: subprocess.Popen[bytes] | None = None
     try:
         api = httpx.Client(base_url=base, timeout=120)
         deadline = time.monotonic() + 60
@@ -308,6 +310,7 @@ def main() -> None:
                 f"{ours / plain:.3f} (overhead {100 * (ours / plain - 1):+.1f}%)"
             )
         best = work / "best.pt"
+        exports: list[Path] = []
         best.write_bytes(download(api, f"/training/jobs/{job['id']}/checkpoints", headers))
         for imgsz in (options.imgsz, 640):
             report = export_latency(api, headers, job["id"], imgsz)
@@ -321,12 +324,21 @@ def main() -> None:
             )
             onnx = work / f"model-{imgsz}.onnx"
             onnx.write_bytes(download(api, f"/exports/{report['export_id']}/download", headers))
-            measured = subprocess.run(
-                [str(python), str(REPOSITORY / "benchmarks/yolo_cpu_latency.py"), str(best),
-                 str(onnx), str(sorted((raccoon() / "images").iterdir())[-1])],
-                env=yolo_env(work), capture_output=True, text=True, check=True,
-            ).stdout.strip().splitlines()[-1]  # fmt: skip
-            print(f"  forward only, 50 runs each in alternating blocks: {measured}")
+            exports.append(onnx)
+        # Forward-only latency with the server and worker stopped (nothing else of ours runs).
+        for process in (worker, server):
+            process.terminate()
+            process.wait(timeout=30)
+        worker = server = None
+        image = sorted((raccoon() / "images").iterdir())[-1]
+        for onnx in exports:
+            for _ in range(3):
+                measured = subprocess.run(
+                    [str(python), str(REPOSITORY / "benchmarks/yolo_cpu_latency.py"), str(best),
+                     str(onnx), str(image)],
+                    env=yolo_env(work), capture_output=True, text=True, check=True,
+                ).stdout.strip().splitlines()[-1]  # fmt: skip
+                print(f"  forward only, 50 runs each in alternating blocks: {measured}")
     finally:
         for process in (worker, server):
             if process is not None:
