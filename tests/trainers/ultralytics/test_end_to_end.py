@@ -68,6 +68,16 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
         held_out = held_out_raccoon(40)
         answer = predict(client, account, job_id, held_out, checkpoint="best", conf="0.001")
         onnx = export(client, account, job_id, "onnx")
+        refused = client.post(
+            "/api/v1/exports",
+            json={"job_id": str(job_id), "format": "onnx", "options": {"opset": 99, "x": 1}},
+            headers=account.headers,
+        )
+        unavailable = client.post(
+            "/api/v1/exports",
+            json={"job_id": str(job_id), "format": "tflite"},
+            headers=account.headers,
+        )
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2], (points, logs(client, account, job_id))
     names = set(points[-1]["values"])
@@ -102,6 +112,12 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
         x1, y1, x2, y2 = detection["box"]
         assert 0 <= x1 <= x2 <= result["width"]
         assert 0 <= y1 <= y2 <= result["height"]
+
+    # Export options are checked against the trainer's schema; unavailable formats say why.
+    assert refused.status_code == 422, refused.text
+    assert "options.opset" in refused.text
+    assert unavailable.status_code == 422, unavailable.text
+    assert "TensorFlow" in unavailable.text
 
     # A verified ONNX export whose report carries the parity numbers.
     assert onnx["status"] == "completed", onnx
