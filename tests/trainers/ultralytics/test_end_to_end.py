@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
+from lensforge.orchestration.local.paths import dataset_cache_dir
 from lensforge.orchestration.local.processes import ProcessRecord
 from tests.fixtures.app import sign_up
 from tests.fixtures.live_server import LiveServer
@@ -193,11 +194,27 @@ def test_yolo_classification_trains_on_generated_shapes(
     )
     config = {"basic": {**FAST["basic"], "imgsz": 32}, "advanced": {"workers": 0}}
     job_id = create_job(client, account, project, dataset, "yolov8n-cls", config)
-    with local_worker(live_server.settings, sessions):
+    with local_worker(live_server.settings, sessions) as settings:
         job = wait_finished(client, account, job_id)
         assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
         image = next((tmp_path / "shapes-cls" / "val" / "square").iterdir())
         answer = predict(client, account, job_id, image)
+        # Pretrained weights from the worker's weights cache (here: this job's `best`).
+        weights = dataset_cache_dir(settings) / "weights"
+        weights.mkdir(parents=True)
+        best_url = checkpoints(client, account, job_id)["best"]["url"]
+        downloaded = client.get(best_url)
+        assert downloaded.status_code == 200, downloaded.text
+        (weights / "shapes-cls.pt").write_bytes(downloaded.content)
+        tuned_config = {
+            "basic": {**config["basic"], "epochs": 1, "pretrained": "shapes-cls.pt"},
+            "advanced": config["advanced"],
+        }
+        tuned_id = create_job(client, account, project, dataset, "yolov8n-cls", tuned_config)
+        tuned = wait_finished(client, account, tuned_id)
+        missing_config = {"basic": {**tuned_config["basic"], "pretrained": "nowhere.pt"}}
+        missing_id = create_job(client, account, project, dataset, "yolov8n-cls", missing_config)
+        missing = wait_finished(client, account, missing_id)
     points = metrics(client, account, job_id)
     assert [p["step"] for p in points] == [1, 2]
     assert {"train/loss", "val/accuracy_top1", "val/accuracy_top5", "lr/pg0"} <= set(
@@ -206,6 +223,11 @@ def test_yolo_classification_trains_on_generated_shapes(
     assert job["best_metric_name"] == "val/accuracy_top1"
     (result,) = answer["results"]
     assert {c["class_name"] for c in result["classifications"]} == {"square", "triangle"}
+    assert tuned["status"] == "completed", failure(tuned) + logs(client, account, tuned_id)
+    assert "from pretrained weights" in logs(client, account, tuned_id)  # Ultralytics' transfer
+    assert missing["status"] == "failed"
+    assert missing["attempts"][0]["error_type"] == "config"
+    assert "never downloads weights" in missing["attempts"][0]["error_message"]
     assert {"best", "last"} <= set(checkpoints(client, account, job_id))
 
 
