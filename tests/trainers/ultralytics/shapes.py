@@ -71,3 +71,35 @@ def classification_dataset(folder: Path, count: int = 24, seed: int = 2) -> Path
         target.mkdir(parents=True, exist_ok=True)
         image.save(target / f"c{index}.png")
     return folder
+
+
+def pose_dataset(folder: Path, count: int = 24, seed: int = 3) -> Path:
+    """YOLO pose: one triangle per image, its three corners the keypoints (all visible)."""
+    rng = random.Random(seed)
+    for index in range(count):
+        split = "val" if index % 4 == 0 else "train"
+        image = _canvas(rng)
+        r = rng.uniform(10, 16)
+        cx, cy = rng.uniform(r, SIZE - r), rng.uniform(r, SIZE - r)
+        points = _outline(1, cx, cy, r)
+        ImageDraw.Draw(image).polygon(points, fill=(90, 230, 120))
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        box = (
+            (min(xs) + max(xs)) / 2,
+            (min(ys) + max(ys)) / 2,
+            max(xs) - min(xs),
+            max(ys) - min(ys),
+        )
+        values = [v / SIZE for v in box]
+        for x, y in points:
+            values += [x / SIZE, y / SIZE, 2]
+        (folder / "images" / split).mkdir(parents=True, exist_ok=True)
+        (folder / "labels" / split).mkdir(parents=True, exist_ok=True)
+        image.save(folder / "images" / split / f"p{index}.png")
+        row = " ".join(str(v) if isinstance(v, int) else f"{v:.5f}" for v in values)
+        (folder / "labels" / split / f"p{index}.txt").write_text(f"0 {row}\n")
+    (folder / "data.yaml").write_text(
+        "train: images/train\nval: images/val\nkpt_shape: [3, 3]\nflip_idx: [0, 2, 1]\n"
+        "names:\n  0: marker\n"
+    )
+    return folder

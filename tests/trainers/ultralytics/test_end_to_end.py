@@ -36,7 +36,11 @@ from tests.trainers.ultralytics.jobs import (
     raccoon_subset,
     wait_finished,
 )
-from tests.trainers.ultralytics.shapes import classification_dataset, segmentation_dataset
+from tests.trainers.ultralytics.shapes import (
+    classification_dataset,
+    pose_dataset,
+    segmentation_dataset,
+)
 
 pytestmark = [
     pytest.mark.xdist_group("ultralytics"),
@@ -296,3 +300,29 @@ def test_cancel_stops_the_trainer_between_batches(
     assert attempt["exit_code"] == 0  # it stopped by itself, before any SIGTERM
     assert len(metrics(client, account, job_id)) < 50
     assert "cancelled: stopping" in logs(client, account, job_id)
+
+
+def test_yolo_pose_trains_on_generated_triangles_and_predicts_keypoints(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    account = sign_up(client)
+    project, dataset = import_folder(client, account, pose_dataset(tmp_path / "triangles"), "pose")
+    job_id = create_job(client, account, project, dataset, "yolo11n-pose", FAST)
+    with local_worker(live_server.settings, sessions):
+        job = wait_finished(client, account, job_id)
+        assert job["status"] == "completed", failure(job) + "\n" + logs(client, account, job_id)
+        image = next((tmp_path / "triangles" / "images" / "val").iterdir())
+        answer = predict(client, account, job_id, image, conf="0.0001")
+    points = metrics(client, account, job_id)
+    assert {"train/pose_loss", "train/kobj_loss", "val/pose_mAP50-95", "val/mAP50"} <= set(
+        points[-1]["values"]
+    )
+    assert job["best_metric_name"] == "val/pose_mAP50-95"
+    assert answer["run"]["status"] == "completed", answer["run"]
+    detections = answer["results"][0]["detections"]
+    assert detections
+    assert all(len(d["keypoints"]) == 3 for d in detections)
