@@ -53,6 +53,7 @@ def test_ultralytics_is_listed_shown_and_trains_from_the_cli(
     basic, advanced = job["config"]["basic"], job["config"]["advanced"]
     assert (basic["epochs"], basic["imgsz"], basic["optimizer"]) == (3, 64, "auto")
     assert (advanced["mosaic"], advanced["nbs"], advanced["lrf"]) == (0.5, None, 0.01)
+    cli("jobs", "cancel", job["id"])  # nothing runs it here
 
     bad = cli(
         "train", "-p", "vision", "-d", "pets", "--trainer", "ultralytics", "--model", "yolov8n",
