@@ -1,0 +1,273 @@
+"""The local backend's end-to-end tests on the Temporal backend, against a real Temporal dev
+server: a job created through the API runs as a workflow on `lensforge worker --orchestrator
+temporal` processes with the reference trainer reporting over the SDK; its status, progress
+and logs reach a WebSocket subscriber; cancel stops it; and the faults: a worker killed with
+SIGKILL mid-training (another worker resumes the job from its last checkpoint), the Temporal
+server restarted mid-run, and two workers on two queues taking only their own jobs."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from lensforge.app import create_app
+from lensforge.config import Settings
+from lensforge.kit.db import transaction
+from lensforge.models import JobCheckpoint, JobMetric
+from lensforge.orchestration.local.processes import ProcessRecord
+from lensforge.orchestration.temporal.devserver import DevServer
+from tests.fixtures.app import Account, sign_up
+from tests.fixtures.live_server import LiveServer, serve
+from tests.jobs.helpers import create_job, make_version, receive_json
+from tests.orchestration.helpers import Jobs, alive, attempt_dir, wait_until
+from tests.orchestration.temporal_helpers import (
+    dev_server,
+    free_port,
+    temporal_settings,
+    temporal_worker,
+    workflow_status,
+)
+
+pytestmark = [pytest.mark.xdist_group("subprocess-server"), pytest.mark.slow]
+
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@pytest.fixture(scope="module")
+def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with dev_server(tmp_path_factory.mktemp("temporal")) as server:
+        yield server
+
+
+@pytest.fixture
+def tsettings(settings: Settings, temporal: DevServer) -> Settings:
+    return temporal_settings(settings, temporal.address)
+
+
+@pytest.fixture
+def tclient(tsettings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(tsettings, run_migrations=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def tlive(tsettings: Settings) -> Iterator[LiveServer]:
+    with serve(tsettings) as server:
+        yield server
+
+
+def _metrics(sessions: sessionmaker[Session], job_id: uuid.UUID) -> list[tuple[int, int]]:
+    with transaction(sessions) as session:
+        return [
+            (m.step, m.attempt_number)
+            for m in session.scalars(
+                select(JobMetric).where(JobMetric.job_id == job_id).order_by(JobMetric.step)
+            )
+        ]
+
+
+def _last_epoch(sessions: sessionmaker[Session], job_id: uuid.UUID) -> int:
+    with transaction(sessions) as session:
+        epoch = session.scalar(
+            select(JobCheckpoint.trained_epoch).where(
+                JobCheckpoint.job_id == job_id, JobCheckpoint.kind == "last"
+            )
+        )
+    return epoch or 0
+
+
+def _slow_job(client: TestClient, account: Account, folder: Path, epochs: int, **body: Any) -> str:
+    config = {"basic": {"epochs": epochs}, "advanced": {"epoch_delay_seconds": 0.6}}
+    return create_job(client, account, folder, config=config, **body).job_id
+
+
+def _finished(jobs: Jobs, job_id: uuid.UUID, log: Path, timeout: float = 120) -> Any:
+    wait_until(
+        lambda: jobs.get(job_id).status in FINISHED,
+        timeout=timeout,
+        what=f"the job to finish; logs in {log}",
+    )
+    return jobs.get(job_id)
+
+
+def _workflow_ended(settings: Settings, job_id: uuid.UUID, status: str) -> None:
+    wait_until(
+        lambda: workflow_status(settings, job_id)[0] == status,
+        timeout=30,
+        what=f"the workflow to end {status}",
+    )
+
+
+def test_a_job_runs_as_a_workflow_and_streams_status_progress_and_logs(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    setup = create_job(tclient, account, tmp_path / "data", config={"basic": {"epochs": 3}})
+    job_id = uuid.UUID(setup.job_id)
+    created = tclient.get(f"/api/v1/training/jobs/{job_id}", headers=account.headers).json()
+    assert created["orchestrator"] == "temporal"
+    assert created["workflow_id"] == f"lensforge-job-{job_id}"
+    assert created["workflow_url"] == (
+        f"http://temporal-ui.example/namespaces/default/workflows/lensforge-job-{job_id}"
+    )
+    messages: list[dict[str, Any]] = []
+    ws = f"/api/v1/ws/training?token={account.access_token}"
+    with tclient.websocket_connect(ws) as websocket:
+        assert receive_json(websocket)["type"] == "ready"
+        websocket.send_json({"action": "subscribe", "job_id": setup.job_id})
+        assert receive_json(websocket)["type"] == "subscribed"
+        with temporal_worker(tlive.settings, tmp_path, "t-solo"):
+            while not messages or messages[-1].get("status") not in FINISHED:
+                messages.append(receive_json(websocket, timeout=60))
+            _workflow_ended(tlive.settings, job_id, "COMPLETED")
+    statuses = [m["status"] for m in messages if m["type"] == "job_status"]
+    assert statuses[-3:] == ["preparing", "running", "completed"], statuses
+    epochs = [m["epoch"] for m in messages if m["type"] == "training_progress"]
+    assert epochs == [1, 2, 3]
+    notes = [m["message"] for m in messages if m["type"] == "log" and m["source"] == "worker"]
+    assert any("prepared by worker t-solo" in note for note in notes), notes
+    jobs = Jobs(sessions, seed=False)
+    (attempt,) = jobs.attempts(job_id)
+    assert (attempt.status, attempt.worker_id) == ("completed", "t-solo")
+    assert [step for step, _ in _metrics(sessions, job_id)] == [1, 2, 3]
+    status, summary = workflow_status(tlive.settings, job_id)
+    assert status == "COMPLETED"
+    assert summary["status"] == "completed"
+    assert summary["attempts"] == 1
+    assert sorted(Path(key).stem for key in summary["checkpoints"]) == ["best", "last"]
+    # The clean-up step ran on the worker that trained: its folders are gone.
+    assert not (tlive.settings.data_dir / "jobs" / str(job_id)).exists()
+
+
+def test_cancel_stops_the_trainer_and_cancels_the_workflow(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=100))
+    jobs = Jobs(sessions, seed=False)
+    settings = tlive.settings
+    with temporal_worker(settings, tmp_path, "t-cancel"):
+        wait_until(lambda: (jobs.get(job_id).epoch or 0) >= 1, timeout=60, what="an epoch")
+        record = ProcessRecord.read(attempt_dir(settings, job_id, 1))
+        assert record is not None
+        assert alive(record.pid)
+        response = tclient.post(f"/api/v1/training/jobs/{job_id}/cancel", headers=account.headers)
+        assert response.status_code == 202, response.text
+        done = _finished(jobs, job_id, tmp_path, timeout=60)
+        assert (done.status, done.status_reason) == ("cancelled", "cancelled by user")
+        wait_until(lambda: not alive(record.pid), timeout=10, what="the trainer to stop")
+        _workflow_ended(settings, job_id, "CANCELLED")
+    (attempt,) = jobs.attempts(job_id)
+    assert attempt.status == "cancelled"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_worker_killed_mid_training_is_resumed_by_another_worker_from_the_last_checkpoint(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    epochs = 6
+    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=epochs))
+    jobs = Jobs(sessions, seed=False)
+    settings = tlive.settings
+    with (
+        temporal_worker(settings, tmp_path, "t-one") as one,
+        temporal_worker(settings, tmp_path, "t-two") as two,
+    ):
+        wait_until(lambda: _last_epoch(sessions, job_id) >= 2, timeout=90, what="two epochs")
+        first = jobs.attempts(job_id)[0]
+        victim, survivor = (one, "t-two") if first.worker_id == "t-one" else (two, "t-one")
+        record = ProcessRecord.read(attempt_dir(settings, job_id, 1))
+        assert record is not None
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        wait_until(lambda: not alive(record.pid), timeout=10, what="the trainer to die with it")
+        done = _finished(jobs, job_id, tmp_path)
+        _workflow_ended(settings, job_id, "COMPLETED")
+    assert done.status == "completed", done.status_reason
+    lost, resumed = jobs.attempts(job_id)
+    assert lost.status == "lost"
+    assert "stopped responding" in (lost.error_message or "")
+    assert (resumed.status, resumed.worker_id) == ("completed", survivor)
+    assert resumed.resumed_from == f"jobs/{job_id}/outputs/checkpoints/last.json"
+    steps = _metrics(sessions, job_id)
+    # One point per epoch, none twice; the resumed attempt wrote only what it trained.
+    assert [step for step, _ in steps] == list(range(1, epochs + 1))
+    assert {attempt for _, attempt in steps} == {1, 2}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_job_completes_when_the_temporal_server_restarts_mid_run(
+    settings: Settings, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    port = free_port()
+    with dev_server(tmp_path / "temporal", port) as server:
+        tsettings = temporal_settings(settings, server.address)
+        with (
+            TestClient(create_app(tsettings, run_migrations=False)) as client,
+            serve(tsettings) as live,
+        ):
+            account = sign_up(client)
+            job_id = uuid.UUID(_slow_job(client, account, tmp_path / "data", epochs=8))
+            jobs = Jobs(sessions, seed=False)
+            with temporal_worker(live.settings, tmp_path, "t-steady"):
+                wait_until(lambda: _last_epoch(sessions, job_id) >= 2, timeout=90, what="2 epochs")
+                server.stop()
+                server.start()  # same port, same database file: the workflow is still there
+                done = _finished(jobs, job_id, tmp_path)
+                _workflow_ended(live.settings, job_id, "COMPLETED")
+            assert done.status == "completed", done.status_reason
+            assert [s for s, _ in _metrics(sessions, job_id)] == list(range(1, 9))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_workers_on_two_queues_take_only_the_jobs_routed_to_them(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    suffix = uuid.uuid4().hex[:6]
+    cpu, gpu = f"cpu-{suffix}", f"gpu-a100-{suffix}"
+    project_id, dataset_id = make_version(tclient, account, tmp_path / "data")
+    ids = {}
+    for queue in (cpu, gpu, cpu, gpu):
+        made = create_job(
+            tclient,
+            account,
+            tmp_path / "unused",
+            project_id=project_id,
+            dataset_id=dataset_id,
+            queue=queue,
+            config={"basic": {"epochs": 1}},
+        )
+        ids[uuid.UUID(made.job_id)] = queue
+    jobs = Jobs(sessions, seed=False)
+    settings = tlive.settings
+    with (
+        temporal_worker(settings, tmp_path, "t-cpu", cpu),
+        temporal_worker(settings, tmp_path, "t-gpu", gpu),
+    ):
+        for job_id in ids:
+            assert _finished(jobs, job_id, tmp_path).status == "completed"
+    for job_id, queue in ids.items():
+        (attempt,) = jobs.attempts(job_id)
+        assert attempt.worker_id == ("t-cpu" if queue == cpu else "t-gpu")
