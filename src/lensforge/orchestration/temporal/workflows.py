@@ -106,6 +106,9 @@ async def run_job(job: JobInput) -> JobSummary:
                 hosts.append(outcome.host_queue)
             if outcome.job_status != "queued":
                 break
+        # A cancel may arrive while the trainer already stops for it (the SDK saw the cancel
+        # in the database first): the step then ends normally, and the cancel is noted here.
+        cancelled = workflow.cancellation_reason() is not None
     except (asyncio.CancelledError, ActivityError, CancelledError) as error:
         if not _cancelled(error):
             raise
