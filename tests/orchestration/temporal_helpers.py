@@ -44,14 +44,20 @@ def dev_server(folder: Path, port: int | None = None) -> Iterator[DevServer]:
             server.stop()
 
 
-def temporal_settings(base: Settings, address: str, *, queue: str | None = None) -> Settings:
+def temporal_settings(
+    base: Settings,
+    address: str,
+    *,
+    queue: str | None = None,
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS,
+) -> Settings:
     return base.model_copy(
         update={
             "orchestrator": "temporal",
             "temporal": TemporalSettings(
                 host=address,
                 task_queue=queue or f"test-{uuid.uuid4().hex[:8]}",
-                heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS,
+                heartbeat_timeout_seconds=heartbeat_timeout,
                 reconcile_interval_seconds=1.0,
                 connect_timeout_seconds=3.0,
                 ui_url="http://temporal-ui.example",

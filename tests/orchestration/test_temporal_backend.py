@@ -220,7 +220,8 @@ def test_the_job_completes_when_the_temporal_server_restarts_mid_run(
 ) -> None:
     port = free_port()
     with dev_server(tmp_path / "temporal", port) as server:
-        tsettings = temporal_settings(settings, server.address)
+        # Longer than the outage: the running attempt survives it.
+        tsettings = temporal_settings(settings, server.address, heartbeat_timeout=15)
         with (
             TestClient(create_app(tsettings, run_migrations=False)) as client,
             serve(tsettings) as live,
@@ -231,11 +232,13 @@ def test_the_job_completes_when_the_temporal_server_restarts_mid_run(
             with temporal_worker(live.settings, tmp_path, "t-steady"):
                 wait_until(lambda: _last_epoch(sessions, job_id) >= 2, timeout=90, what="2 epochs")
                 server.stop()
+                assert jobs.get(job_id).status == "running"  # mid-run, for real
                 server.start()  # same port, same database file: the workflow is still there
                 done = _finished(jobs, job_id, tmp_path)
                 _workflow_ended(live.settings, job_id, "COMPLETED")
             assert done.status == "completed", done.status_reason
             assert [s for s, _ in _metrics(sessions, job_id)] == list(range(1, 9))
+            assert [a.status for a in jobs.attempts(job_id)] == ["completed"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
