@@ -7,13 +7,16 @@ server restarted mid-run, and two workers on two queues taking only their own jo
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -21,14 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.app import create_app
 from lensforge.config import Settings
-from lensforge.kit.db import transaction
-from lensforge.models import JobCheckpoint, JobMetric
+from lensforge.kit.db import create_db_engine, transaction
+from lensforge.models import JobCheckpoint, JobMetric, Worker
 from lensforge.orchestration.local.processes import ProcessRecord
 from lensforge.orchestration.temporal.devserver import DevServer
 from tests.fixtures.app import Account, sign_up
 from tests.fixtures.live_server import LiveServer, serve
 from tests.jobs.helpers import create_job, make_version, receive_json
-from tests.orchestration.helpers import Jobs, alive, attempt_dir, wait_until
+from tests.orchestration.helpers import LENSFORGE, Jobs, alive, attempt_dir, process, wait_until
 from tests.orchestration.temporal_helpers import (
     dev_server,
     free_port,
@@ -37,7 +40,8 @@ from tests.orchestration.temporal_helpers import (
     workflow_status,
 )
 
-pytestmark = [pytest.mark.xdist_group("subprocess-server"), pytest.mark.slow]
+# Its own group: these run beside (not after) the other subprocess tests.
+pytestmark = [pytest.mark.xdist_group("temporal"), pytest.mark.slow]
 
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -253,7 +257,7 @@ def test_two_workers_on_two_queues_take_only_the_jobs_routed_to_them(
     cpu, gpu = f"cpu-{suffix}", f"gpu-a100-{suffix}"
     project_id, dataset_id = make_version(tclient, account, tmp_path / "data")
     ids = {}
-    for queue in (cpu, gpu, cpu, gpu):
+    for queue in (cpu, gpu):
         made = create_job(
             tclient,
             account,
@@ -275,3 +279,49 @@ def test_two_workers_on_two_queues_take_only_the_jobs_routed_to_them(
     for job_id, queue in ids.items():
         (attempt,) = jobs.attempts(job_id)
         assert attempt.worker_id == ("t-cpu" if queue == cpu else "t-gpu")
+
+
+def test_up_with_temporal_runs_a_dev_server_and_a_temporal_worker_and_stops_both(
+    tmp_path: Path,
+) -> None:
+    port, temporal_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LENSFORGE_", "TEMPORAL_"))}
+    env |= {
+        "LENSFORGE_DATA_DIR": str(tmp_path / "data"),
+        "LENSFORGE_TEMPORAL__DEV_SERVER_PORT": str(temporal_port),
+    }
+    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal"]
+    log = tmp_path / "up.log"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/ready", timeout=2).is_success
+        except httpx.TransportError:
+            return False
+
+    with process(argv, env, log) as up:
+        wait_until(ready, timeout=60, what=f"the server; log:\n{log}")
+        engine = create_db_engine(f"sqlite:///{tmp_path / 'data' / 'lensforge.db'}")
+        try:
+            advertised = wait_until(
+                lambda: _worker_rows(engine), timeout=60, what=f"the worker; log at {log}"
+            )
+        finally:
+            engine.dispose()
+        ((queues, resources),) = advertised
+        assert queues == ["training-tasks"]
+        assert resources == {"cpu": 1, "gpus": []}
+        assert (tmp_path / "data" / "temporal" / "temporal.db").is_file()
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0, log.read_text()
+    wait_until(lambda: not _listening(temporal_port), timeout=15, what="the dev server to stop")
+
+
+def _worker_rows(engine: Any) -> list[tuple[Any, Any]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(Worker.queues, Worker.resources))]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
