@@ -155,18 +155,19 @@ def test_a_job_runs_as_a_workflow_and_streams_status_progress_and_logs(
     assert not (tlive.settings.data_dir / "jobs" / str(job_id)).exists()
 
 
-def test_cancel_stops_the_trainer_and_cancels_the_workflow(
+def test_cancel_stops_the_trainer_and_cancels_the_workflow_and_resume_starts_a_new_one(
     tclient: TestClient,
     tlive: LiveServer,
     tmp_path: Path,
     sessions: sessionmaker[Session],
 ) -> None:
     account = sign_up(tclient)
-    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=100))
+    epochs = 8
+    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=epochs))
     jobs = Jobs(sessions, seed=False)
     settings = tlive.settings
     with temporal_worker(settings, tmp_path, "t-cancel"):
-        wait_until(lambda: (jobs.get(job_id).epoch or 0) >= 1, timeout=60, what="an epoch")
+        wait_until(lambda: _last_epoch(sessions, job_id) >= 1, timeout=60, what="an epoch")
         record = ProcessRecord.read(attempt_dir(settings, job_id, 1))
         assert record is not None
         assert alive(record.pid)
@@ -176,8 +177,43 @@ def test_cancel_stops_the_trainer_and_cancels_the_workflow(
         assert (done.status, done.status_reason) == ("cancelled", "cancelled by user")
         wait_until(lambda: not alive(record.pid), timeout=10, what="the trainer to stop")
         _workflow_ended(settings, job_id, "CANCELED")
-    (attempt,) = jobs.attempts(job_id)
-    assert attempt.status == "cancelled"
+        (attempt,) = jobs.attempts(job_id)
+        assert attempt.status == "cancelled"
+        # The same workflow id runs again: a closed workflow's id is reused.
+        response = tclient.post(f"/api/v1/training/jobs/{job_id}/resume", headers=account.headers)
+        assert response.status_code == 202, response.text
+        resumed = _finished(jobs, job_id, tmp_path, timeout=60)
+        _workflow_ended(settings, job_id, "COMPLETED")
+    assert resumed.status == "completed", resumed.status_reason
+    cancelled, second = jobs.attempts(job_id)
+    assert cancelled.status == "cancelled"
+    assert second.resumed_from == f"jobs/{job_id}/outputs/checkpoints/last.json"
+    assert [step for step, _ in _metrics(sessions, job_id)] == list(range(1, epochs + 1))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_stopped_worker_hands_its_job_to_another_without_spending_a_retry(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=6))
+    jobs = Jobs(sessions, seed=False)
+    settings = tlive.settings
+    with temporal_worker(settings, tmp_path, "t-polite") as polite:
+        wait_until(lambda: _last_epoch(sessions, job_id) >= 1, timeout=60, what="an epoch")
+        with temporal_worker(settings, tmp_path, "t-next"):
+            polite.send_signal(signal.SIGTERM)
+            assert polite.wait(timeout=30) == 0
+            handed = jobs.attempts(job_id)[0]
+            assert handed.status == "lost"
+            assert handed.error_message == "attempt 1 lost (worker t-polite stopped)"
+            done = _finished(jobs, job_id, tmp_path)
+    assert done.status == "completed", done.status_reason
+    assert done.retries_left == done.max_attempts - 1  # nothing went wrong with the job
+    assert [a.worker_id for a in jobs.attempts(job_id)] == ["t-polite", "t-next"]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
