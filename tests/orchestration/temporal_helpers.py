@@ -8,7 +8,6 @@ other's work."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import uuid
 from collections.abc import Iterator
@@ -106,5 +105,9 @@ def workflow_status(settings: Settings, job_id: uuid.UUID | str) -> tuple[str, A
     return asyncio.run(ask())
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+def cancel_workflow(settings: Settings, job_id: uuid.UUID) -> None:
+    async def cancel() -> None:
+        client = await connect(settings)
+        await client.get_workflow_handle(workflow_id_for(job_id)).cancel()
+
+    asyncio.run(cancel())

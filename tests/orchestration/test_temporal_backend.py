@@ -33,6 +33,7 @@ from tests.fixtures.live_server import LiveServer, serve
 from tests.jobs.helpers import create_job, make_version, receive_json
 from tests.orchestration.helpers import LENSFORGE, Jobs, alive, attempt_dir, process, wait_until
 from tests.orchestration.temporal_helpers import (
+    cancel_workflow,
     dev_server,
     free_port,
     temporal_settings,
@@ -189,6 +190,54 @@ def test_cancel_stops_the_trainer_and_cancels_the_workflow_and_resume_starts_a_n
     assert cancelled.status == "cancelled"
     assert second.resumed_from == f"jobs/{job_id}/outputs/checkpoints/last.json"
     assert [step for step, _ in _metrics(sessions, job_id)] == list(range(1, epochs + 1))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_cancel_made_in_temporal_itself_cancels_the_job(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    job_id = uuid.UUID(_slow_job(tclient, account, tmp_path / "data", epochs=100))
+    jobs = Jobs(sessions, seed=False)
+    settings = tlive.settings
+    with temporal_worker(settings, tmp_path, "t-ops"):
+        wait_until(lambda: _last_epoch(sessions, job_id) >= 1, timeout=60, what="an epoch")
+        cancel_workflow(settings, job_id)  # as `temporal workflow cancel` or the UI would
+        done = _finished(jobs, job_id, tmp_path, timeout=60)
+        _workflow_ended(settings, job_id, "CANCELED")
+    assert (done.status, done.status_reason) == ("cancelled", "cancelled by user")
+    assert done.cancel_requested_at is not None
+    (attempt,) = jobs.attempts(job_id)
+    assert attempt.status == "cancelled"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_job_created_while_temporal_is_down_starts_once_it_is_up(
+    settings: Settings, tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    port = free_port()
+    tsettings = temporal_settings(settings, f"127.0.0.1:{port}")  # nothing listens yet
+    with (
+        TestClient(create_app(tsettings, run_migrations=False)) as client,
+        serve(tsettings) as live,
+    ):
+        account = sign_up(client)
+        started = time.monotonic()
+        setup = create_job(client, account, tmp_path / "data", config={"basic": {"epochs": 2}})
+        assert time.monotonic() - started < 30  # the API does not hang on Temporal
+        job_id = uuid.UUID(setup.job_id)
+        jobs = Jobs(sessions, seed=False)
+        assert jobs.get(job_id).status == "queued"
+        with (
+            dev_server(tmp_path / "temporal", port),
+            temporal_worker(live.settings, tmp_path, "t-late"),
+        ):
+            done = _finished(jobs, job_id, tmp_path, timeout=90)
+            _workflow_ended(live.settings, job_id, "COMPLETED")
+    assert done.status == "completed", done.status_reason
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
