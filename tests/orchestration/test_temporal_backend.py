@@ -41,7 +41,7 @@ from tests.orchestration.temporal_helpers import (
     workflow_status,
 )
 
-# Its own group: these run beside (not after) the other subprocess tests.
+# Groups of their own (one for the faults): these run beside the other subprocess tests.
 pytestmark = [pytest.mark.xdist_group("temporal"), pytest.mark.slow]
 
 FINISHED = ("completed", "failed", "cancelled")
@@ -240,6 +240,7 @@ def test_a_job_created_while_temporal_is_down_starts_once_it_is_up(
     assert done.status == "completed", done.status_reason
 
 
+@pytest.mark.xdist_group("temporal-faults")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_stopped_worker_hands_its_job_to_another_without_spending_a_retry(
     tclient: TestClient,
@@ -265,6 +266,7 @@ def test_a_stopped_worker_hands_its_job_to_another_without_spending_a_retry(
     assert [a.worker_id for a in jobs.attempts(job_id)] == ["t-polite", "t-next"]
 
 
+@pytest.mark.xdist_group("temporal-faults")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_worker_killed_mid_training_is_resumed_by_another_worker_from_the_last_checkpoint(
     tclient: TestClient,
@@ -303,6 +305,7 @@ def test_worker_killed_mid_training_is_resumed_by_another_worker_from_the_last_c
     assert {attempt for _, attempt in steps} == {1, 2}
 
 
+@pytest.mark.xdist_group("temporal-faults")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_job_completes_when_the_temporal_server_restarts_mid_run(
     settings: Settings, tmp_path: Path, sessions: sessionmaker[Session]
@@ -330,6 +333,7 @@ def test_the_job_completes_when_the_temporal_server_restarts_mid_run(
             assert [a.status for a in jobs.attempts(job_id)] == ["completed"]
 
 
+@pytest.mark.xdist_group("temporal-faults")
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_workers_on_two_queues_take_only_the_jobs_routed_to_them(
     tclient: TestClient,

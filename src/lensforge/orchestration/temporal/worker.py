@@ -82,6 +82,9 @@ class TemporalWorker:
                     identity=f"{self.name}@{queue}",
                     # Time for trainers to stop and their jobs to be handed back.
                     graceful_shutdown_timeout=timedelta(seconds=worker.kill_grace_seconds + 5),
+                    # A workflow's next step waits this long for this worker (its cache) before
+                    # any worker of the queue may take it: short, so a dead worker costs little.
+                    sticky_queue_schedule_to_start_timeout=timedelta(seconds=2),
                 )
                 for queue in self.queues
             ]
