@@ -73,6 +73,7 @@ from lensforge.trainers.registry import TrainerNotFound, TrainerRegistry
 log = structlog.get_logger("lensforge.worker")
 
 WORKER_SOURCE = "worker"
+_SLOT_WAIT_SECONDS = 15.0
 TEMPORAL = "temporal"
 
 
@@ -95,7 +96,7 @@ class JobActivities:
         self.recovery = Recovery(settings, sessions, registry, store, name)
         self.logs = LogBuffer()
         self._slots = Slots(settings.worker.cpu_slots, settings.worker.gpus)
-        self._slots_lock = threading.Lock()
+        self._slots_freed = threading.Condition()
 
     def all(self) -> list[Any]:
         return [
@@ -235,18 +236,26 @@ class JobActivities:
         try:
             return self._run(given, ref, trainer, allocation)
         finally:
-            with self._slots_lock:
+            with self._slots_freed:
                 self._slots.release(allocation)
+                self._slots_freed.notify_all()
             self.logs.forget(ref.attempt_id)
 
     def _take(self, resources: dict[str, Any]) -> Allocation:
-        with self._slots_lock:
-            if self._slots.fits(resources):
-                return self._slots.take(resources)
-        # Temporal retries the step (maybe on another worker of the queue) after a back-off.
-        raise ApplicationError(
-            f"worker {self.name} has no free slot for {resources}", type="NoCapacity"
-        )
+        """A slot for the trainer. A job arriving while the previous trainer of this worker
+        is still exiting waits for it a little; past that, the step goes back to Temporal,
+        which retries it after a back-off (on this or another worker of the queue)."""
+        deadline = time.monotonic() + _SLOT_WAIT_SECONDS
+        with self._slots_freed:
+            while not self._slots.fits(resources):
+                left = deadline - time.monotonic()
+                if left <= 0 or activity.is_cancelled() or activity.is_worker_shutdown():
+                    raise ApplicationError(
+                        f"worker {self.name} has no free slot for {resources}", type="NoCapacity"
+                    )
+                activity.heartbeat("waiting for a slot")
+                self._slots_freed.wait(min(left, 1.0))
+            return self._slots.take(resources)
 
     def _run(
         self, given: AttemptInput, ref: AttemptRef, trainer: str, allocation: Allocation

@@ -63,11 +63,19 @@ def supervise(
     worker = settings.worker
     shutting_down = False
     try:
+        seen: tuple[Observed, int | None, int | None] | None = None
         while not exited_unreaped(process.pid):
             now = time.monotonic()
-            seen = _observe(sessions, child.attempt_id)
             activity.heartbeat(_progress(seen))
-            logs.flush(sessions)
+            fresh = True
+            try:
+                seen = _observe(sessions, child.attempt_id)
+                logs.flush(sessions)
+            except Exception:
+                # A database hiccup must not stop a healthy trainer: keep heart-beating to
+                # Temporal and look again next tick (the local worker does the same).
+                log.exception("supervision tick failed; retrying", attempt=str(child.attempt_id))
+                fresh = False
             if child.settled:
                 pass  # already killed; waiting for it to exit
             elif activity.is_worker_shutdown() or _cancelled_for("worker_shutdown"):
@@ -77,13 +85,18 @@ def supervise(
                     child.escalate(now, 0.0, worker.kill_grace_seconds)
             elif _cancelled_for("cancel_requested"):
                 if child.stopping is None:
-                    _record_cancel_request(sessions, child.claim.job_id)
+                    try:
+                        _record_cancel_request(sessions, child.claim.job_id)
+                    except Exception:  # the workflow records it again after this step
+                        log.exception("could not record the cancel", job=str(child.claim.job_id))
                     child.begin_stop("cancel", now)
             elif activity.is_cancelled():
                 child.lost_reason = "Temporal gave this run to another worker"
                 child.kill()
                 child.begin_stop("taken over", now)
                 child.kill_sent_at = now
+            elif not fresh:
+                pass  # nothing the database says can be trusted this tick
             elif seen is None or seen[0].attempt_status not in LIVE_ATTEMPT:
                 if seen is not None and seen[0].attempt_status in ("completed", "failed"):
                     child.begin_stop("finished", now)

@@ -104,15 +104,16 @@ async def run_job(job: JobInput) -> JobSummary:
             )
             if outcome.host_queue and outcome.host_queue not in hosts:
                 hosts.append(outcome.host_queue)
-            if outcome.job_status != "queued":
+            # A cancel may arrive while the trainer already stops for it (the SDK saw the
+            # cancel in the database first): the step then ends normally; no next attempt.
+            if outcome.job_status != "queued" or workflow.cancellation_reason() is not None:
                 break
-        # A cancel may arrive while the trainer already stops for it (the SDK saw the cancel
-        # in the database first): the step then ends normally, and the cancel is noted here.
         cancelled = workflow.cancellation_reason() is not None
     except (asyncio.CancelledError, ActivityError, CancelledError) as error:
         if not _cancelled(error):
             raise
         cancelled = True
+    if cancelled:
         await workflow.execute_activity(
             REQUEST_CANCEL,
             job.job_id,
