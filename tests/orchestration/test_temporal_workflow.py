@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from lensforge.config import Settings
 from lensforge.jobs.state import JobStatus, transition
 from lensforge.kit.db import transaction
-from lensforge.models import DatasetVersion, TrainingJob
+from lensforge.models import DatasetVersion, JobAttempt, TrainingJob
 from lensforge.orchestration.local import LocalWorker
 from lensforge.orchestration.local.claim import claim_job, claim_next
 from lensforge.orchestration.temporal.activities import JobActivities
-from lensforge.orchestration.temporal.contract import JobInput, JobSummary
+from lensforge.orchestration.temporal.contract import AttemptInput, JobInput, JobSummary
 from lensforge.orchestration.temporal.devserver import temporal_cli
 from lensforge.orchestration.temporal.names import workflow_id_for
 from lensforge.orchestration.temporal.workflows import WORKFLOWS
@@ -140,3 +140,49 @@ def test_local_workers_leave_temporal_jobs_and_attempts_alone(
     assert worker.recovery.recover_orphans() == 0
     assert jobs.get(queued).status == "queued"
     assert [a.status for a in jobs.attempts(running)] == ["preparing"]
+
+
+def _activities(settings: Settings, sessions: sessionmaker[Session]) -> JobActivities:
+    store = create_object_store(settings)
+    return JobActivities(settings, sessions, registry_for(settings), store, "in-process")
+
+
+def test_prepare_run_twice_adopts_the_attempt_it_claimed(
+    wsettings: Settings, sessions: sessionmaker[Session], jobs: Jobs
+) -> None:
+    job_id = _temporal_job(jobs, wsettings)
+    activities = _activities(wsettings, sessions)
+    env = ActivityEnvironment()
+    first = env.run(activities.prepare_attempt, str(job_id))
+    again = env.run(activities.prepare_attempt, str(job_id))  # as after a lost completion
+    assert first.attempt == again.attempt == 1
+    assert [a.status for a in jobs.attempts(job_id)] == ["preparing"]
+    assert jobs.get(job_id).status_reason == "claimed by in-process"
+
+
+def test_the_trainer_step_run_again_after_its_trainer_started_settles_it_lost(
+    wsettings: Settings, sessions: sessionmaker[Session], jobs: Jobs
+) -> None:
+    """Temporal runs the step again only when its worker vanished (heartbeat timeout): the
+    trainer it had started is gone with it, so the attempt is lost and the job resumes."""
+    job_id = jobs.create(max_attempts=2, last_checkpoint_epoch=3)
+    with transaction(sessions) as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        job.orchestrator = "temporal"
+        claim = claim_job(session, job, worker="vanished")
+        attempt = session.get(JobAttempt, claim.attempt_id)
+        assert attempt is not None
+        attempt.pid = 999_999  # started by the earlier run of the step
+    activities = _activities(wsettings, sessions)
+    outcome = ActivityEnvironment().run(activities.run_trainer, AttemptInput(str(job_id), 1))
+    assert (outcome.attempt_status, outcome.job_status) == ("lost", "queued")
+    (lost,) = jobs.attempts(job_id)
+    assert lost.error_message == "attempt 1 lost (worker vanished stopped responding)"
+    job_after = jobs.get(job_id)
+    assert (job_after.retries_left, job_after.resume_requested) == (0, True)
+    assert job_after.status_reason.endswith("resuming from epoch 3")
+    # And once more (the completion of that run was lost too): nothing changes.
+    again = ActivityEnvironment().run(activities.run_trainer, AttemptInput(str(job_id), 1))
+    assert (again.attempt_status, again.job_status) == ("lost", "queued")
+    assert jobs.get(job_id).retries_left == 0
