@@ -22,7 +22,7 @@ from lensforge.orchestration.temporal.names import workflow_id_for
 from tests.orchestration.helpers import LENSFORGE, process, worker_env
 
 # Short, so that a vanished worker is noticed within seconds (production: a minute).
-HEARTBEAT_TIMEOUT_SECONDS = 3.0
+HEARTBEAT_TIMEOUT_SECONDS = 5.0
 
 
 def free_port() -> int:
