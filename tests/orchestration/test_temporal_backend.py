@@ -180,6 +180,7 @@ def test_cancel_stops_the_trainer_and_cancels_the_workflow_and_resume_starts_a_n
         _workflow_ended(settings, job_id, "CANCELED")
         (attempt,) = jobs.attempts(job_id)
         assert attempt.status == "cancelled"
+        assert not (settings.data_dir / "jobs" / str(job_id)).exists()  # cleaned up
         # The same workflow id runs again: a closed workflow's id is reused.
         response = tclient.post(f"/api/v1/training/jobs/{job_id}/resume", headers=account.headers)
         assert response.status_code == 202, response.text

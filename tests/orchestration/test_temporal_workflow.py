@@ -12,7 +12,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
@@ -30,8 +29,6 @@ from lensforge.orchestration.temporal.names import workflow_id_for
 from lensforge.orchestration.temporal.workflows import WORKFLOWS
 from lensforge.storage.factory import create_object_store
 from tests.orchestration.helpers import Jobs, registry_for
-
-pytestmark = pytest.mark.xdist_group("temporal")
 
 QUEUE = "workflow-tests"
 

@@ -303,7 +303,9 @@ class JobActivities:
             job_status=result.job_status,
         )
         if outcome == "cancelled" and _cancel_came_from_temporal():
-            raise CancelledError("the workflow was cancelled; the trainer was stopped")
+            raise CancelledError(
+                "the workflow was cancelled; the trainer was stopped", self.host_queue
+            )
         return result
 
     def _interrupted(self, ref: AttemptRef) -> NoReturn:

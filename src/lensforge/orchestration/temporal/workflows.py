@@ -113,6 +113,11 @@ async def run_job(job: JobInput) -> JobSummary:
         if not _cancelled(error):
             raise
         cancelled = True
+        # A cancelled trainer step names its worker's queue: its folders are cleaned too.
+        cause = error.cause if isinstance(error, ActivityError) else None
+        details = cause.details if isinstance(cause, CancelledError) else ()
+        if details and isinstance(details[0], str) and details[0] not in hosts:
+            hosts.append(details[0])
     if cancelled:
         await workflow.execute_activity(
             REQUEST_CANCEL,
