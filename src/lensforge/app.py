@@ -21,7 +21,7 @@ from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
 from lensforge.maintenance import start_maintenance, stop_maintenance
-from lensforge.orchestration.base import LocalOrchestrator
+from lensforge.orchestration.base import create_orchestrator
 from lensforge.realtime.hub import EventHub
 from lensforge.realtime.table_source import TableTailSource
 from lensforge.routes import api_router
@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.background = background
         app.state.import_context = import_context
         app.state.trainer_registry = load_registry(settings.trainers.plugin_dirs)
-        app.state.orchestrator = LocalOrchestrator()
+        orchestrator = create_orchestrator(settings, sessions)
+        orchestrator.start()
+        app.state.orchestrator = orchestrator
         event_hub = EventHub(TableTailSource(sessions))
         await event_hub.start()
         app.state.event_hub = event_hub
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             yield
         finally:
             await stop_maintenance(maintenance)
+            orchestrator.close()
             await event_hub.stop()
             background.shutdown(wait=True)
             engine.dispose()

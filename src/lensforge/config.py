@@ -10,10 +10,10 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lensforge.errors import ConfigurationError
@@ -123,6 +123,47 @@ class WorkerSettings(BaseModel):
     dataset_cache_max_bytes: int = 50 * 1024**3
 
 
+class TemporalSettings(BaseModel):
+    """The cluster backend (`orchestrator = "temporal"`): where Temporal runs and how jobs are
+    routed. Also read from the plain `TEMPORAL_HOST`, `TEMPORAL_NAMESPACE`, `TEMPORAL_TASK_QUEUE`,
+    `TEMPORAL_API_KEY` variables when the `LENSFORGE_TEMPORAL__*` ones are unset."""
+
+    host: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    # Jobs on the `default` queue go here; a job naming another queue goes to that task queue.
+    task_queue: str = "training-tasks"
+    # Jobs on the `default` queue that ask for GPUs go here instead, when set.
+    gpu_task_queue: str = ""
+    # mTLS (self-hosted or Temporal Cloud): PEM files; or an API key (Temporal Cloud) over TLS.
+    tls: bool = False
+    tls_cert_path: str = ""
+    tls_key_path: str = ""
+    tls_ca_path: str = ""
+    tls_server_name: str = ""
+    api_key: SecretStr | None = None
+    # The Temporal web UI; when set, jobs link to their workflow there.
+    ui_url: str = ""
+    connect_timeout_seconds: float = 5.0
+    # A trainer activity silent this long (its worker died) is retried on another worker.
+    heartbeat_timeout_seconds: float = 60.0
+    # The longest one attempt of a trainer may run.
+    run_timeout_seconds: float = 24 * 3600.0
+    # How often the server makes sure every queued or running job has its workflow (a start
+    # lost while Temporal was unreachable is made up for here).
+    reconcile_interval_seconds: float = 30.0
+    # `lensforge up --orchestrator temporal`: the embedded dev server's port and database.
+    dev_server_port: int = 7233
+    dev_server_ui_port: int = 0
+    dev_server_db: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_names(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**_temporal_aliases(), **data}
+        return data
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
@@ -148,6 +189,9 @@ class Settings(BaseSettings):
     datasets: DatasetSettings = Field(default_factory=DatasetSettings)
     trainers: TrainerSettings = Field(default_factory=TrainerSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    # Which backend runs jobs: `local` (workers claim from the database) or `temporal`.
+    orchestrator: Literal["local", "temporal"] = "local"
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     @property
     def database_url(self) -> str:
@@ -204,6 +248,25 @@ def _load_or_create_secret(path: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value
+
+
+_TEMPORAL_ALIASES = {
+    "TEMPORAL_HOST": "host",
+    "TEMPORAL_ADDRESS": "host",
+    "TEMPORAL_NAMESPACE": "namespace",
+    "TEMPORAL_TASK_QUEUE": "task_queue",
+    "TEMPORAL_API_KEY": "api_key",
+    "TEMPORAL_TLS_CERT": "tls_cert_path",
+    "TEMPORAL_TLS_KEY": "tls_key_path",
+    "TEMPORAL_UI_URL": "ui_url",
+}
+
+
+def _temporal_aliases() -> dict[str, str]:
+    """The plain `TEMPORAL_*` names other Temporal tools use; `LENSFORGE_TEMPORAL__*` wins."""
+    return {
+        field: os.environ[name] for name, field in _TEMPORAL_ALIASES.items() if name in os.environ
+    }
 
 
 def get_settings() -> Settings:

@@ -119,6 +119,11 @@ def print_job(job: JobDetail) -> None:
     )
     if job.cancel_requested_at is not None and not job.finished:
         console.print(f"  cancel requested at {when(job.cancel_requested_at)}", style="yellow")
+    if job.workflow_id:
+        console.print(
+            f"  workflow: {escape(job.workflow_id)} ({job.orchestrator})"
+            + (f"   {escape(job.workflow_url)}" if job.workflow_url else "")
+        )
 
 
 def _reason(reason: str) -> str:

@@ -64,10 +64,24 @@ def up(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run a local worker beside the server.")
     ] = False,
+    orchestrator: Annotated[
+        str | None,
+        typer.Option(
+            help="local (default) or temporal: an embedded Temporal dev server, and the "
+            "worker polling it (try the cluster backend on one machine)."
+        ),
+    ] = None,
 ) -> None:
     """Run everything one machine needs: the API server on the embedded defaults, and a local
     worker (a supervised child process) that runs the training jobs."""
     settings = _settings(host, port, data_dir)
+    if orchestrator is not None:
+        if orchestrator not in ("local", "temporal"):
+            raise typer.BadParameter("local or temporal", param_hint="--orchestrator")
+        settings = settings.model_copy(update={"orchestrator": orchestrator})
+    if settings.orchestrator == "temporal":
+        _up_with_temporal(settings, no_worker)
+        return
     console.print(f"[bold]Lensforge[/] on {settings.public_url}")
     console.print(f"  data directory: {settings.data_dir}")
     console.print(f"  database:       {settings.database_url.split('@')[-1]}")
@@ -89,3 +103,45 @@ def up(
         _serve(settings)
     finally:
         embedded.stop()
+
+
+def _up_with_temporal(settings: Settings, no_worker: bool) -> None:
+    """`up` with the Temporal backend: the dev server (state in the data directory), the API
+    server starting workflows on it, and a Temporal worker child polling its task queue."""
+    from lensforge.cli.worker import EmbeddedWorker
+    from lensforge.orchestration.temporal.devserver import DevServer
+
+    temporal = settings.temporal
+    db_file = Path(temporal.dev_server_db or settings.data_dir / "temporal" / "temporal.db")
+    dev = DevServer(db_file, port=temporal.dev_server_port, ui_port=temporal.dev_server_ui_port)
+    ui_url = temporal.ui_url or (
+        f"http://127.0.0.1:{temporal.dev_server_ui_port}" if temporal.dev_server_ui_port else ""
+    )
+    settings = settings.model_copy(
+        update={"temporal": temporal.model_copy(update={"host": dev.address, "ui_url": ui_url})}
+    )
+    console.print(f"[bold]Lensforge[/] on {settings.public_url} (Temporal backend)")
+    console.print(f"  data directory: {settings.data_dir}")
+    console.print(f"  temporal:       dev server on {dev.address}, state in {db_file}")
+    if ui_url:
+        console.print(f"  temporal UI:    {ui_url}")
+    console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
+    try:
+        dev.start()
+    except (RuntimeError, ConfigurationError) as exc:
+        dev.stop()
+        fail(str(exc))
+    embedded = None
+    if not no_worker:
+        console.print(f"  worker:         a Temporal worker on task queue {temporal.task_queue}")
+        embedded = EmbeddedWorker(
+            settings,
+            {"LENSFORGE_ORCHESTRATOR": "temporal", "LENSFORGE_TEMPORAL__HOST": dev.address},
+        )
+        embedded.start()
+    try:
+        _serve(settings)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+        dev.stop()

@@ -67,6 +67,13 @@ def worker(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where the embedded database and job folders live.")
     ] = None,
+    orchestrator: Annotated[
+        str | None,
+        typer.Option(
+            help="local (claim jobs from the database) or temporal (poll Temporal task queues; "
+            "see docs/deployment.md). Default: the `orchestrator` setting."
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: claim queued jobs, run their trainers, supervise and recover them."""
     from lensforge.kit.db import create_db_engine, create_session_factory
@@ -76,7 +83,14 @@ def worker(
     from lensforge.trainers.registry import load_registry
 
     settings = worker_settings(queue, cpu_slots, gpus, name, data_dir)
+    if orchestrator is not None:
+        if orchestrator not in ("local", "temporal"):
+            raise typer.BadParameter("local or temporal", param_hint="--orchestrator")
+        settings = settings.model_copy(update={"orchestrator": orchestrator})
     configure_logging(settings.log_level, json=settings.log_json)
+    if settings.orchestrator == "temporal":
+        _run_temporal_worker(settings)
+        return
     engine = create_db_engine(settings.database_url, pool_size=2)
     local = LocalWorker(
         settings, create_session_factory(engine), load_registry(settings.trainers.plugin_dirs)
@@ -100,6 +114,41 @@ def worker(
         engine.dispose()
 
 
+def _run_temporal_worker(settings: Settings) -> None:
+    import asyncio
+
+    from lensforge.kit.db import create_db_engine, create_session_factory
+    from lensforge.orchestration.temporal.worker import TemporalWorker
+    from lensforge.trainers.registry import load_registry
+
+    engine = create_db_engine(settings.database_url, pool_size=4)
+    temporal = TemporalWorker(
+        settings, create_session_factory(engine), load_registry(settings.trainers.plugin_dirs)
+    )
+    console.print(
+        f"[bold]temporal worker[/] {temporal.name}: task queues {', '.join(temporal.queues)} "
+        f"on {settings.temporal.host} ({settings.temporal.namespace}), "
+        f"{settings.worker.cpu_slots} CPU slot(s), GPUs {settings.worker.gpus or 'none'}"
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def _stop(signum: signal.Signals) -> None:
+            console.print(f"{signum.name}: stopping; running jobs will be resumed elsewhere")
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _stop, signum)
+        await temporal.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.dispose()
+
+
 class EmbeddedWorker:
     """The worker `lensforge up` runs beside the API server, as a child process rather than a
     thread: a trainer (or the worker) crashing, leaking or being killed by the OOM killer must
@@ -109,12 +158,13 @@ class EmbeddedWorker:
     _MAX_DELAY = 30.0
     _HEALTHY_AFTER = 60.0
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, extra_env: dict[str, str] | None = None) -> None:
         self._env = {
             **os.environ,
             "LENSFORGE_DATA_DIR": str(settings.data_dir),
             "LENSFORGE_SERVER__HOST": settings.server.host,
             "LENSFORGE_SERVER__PORT": str(settings.server.port),
+            **(extra_env or {}),
         }
         self._grace = settings.worker.kill_grace_seconds + 5.0
         self._stopping = threading.Event()

@@ -129,6 +129,7 @@ class Job(Model):
     best_epoch: int | None = None
     orchestrator: str = "local"
     workflow_id: str | None = None
+    workflow_url: str | None = None
     created_by_id: uuid.UUID | None = None
     created_at: datetime
     updated_at: datetime | None = None

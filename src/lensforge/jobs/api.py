@@ -44,11 +44,17 @@ RegistryDep = Annotated[TrainerRegistry, Depends(get_registry)]
 OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 
 
-def detail(session: SessionDep, job: TrainingJob) -> JobDetail:
+def read(job: TrainingJob, orchestrator: Orchestrator) -> JobRead:
+    found = JobRead.model_validate(job)
+    found.workflow_url = orchestrator.workflow_link(job.workflow_id)
+    return found
+
+
+def detail(session: SessionDep, job: TrainingJob, orchestrator: Orchestrator) -> JobDetail:
     repo = JobRepository(session)
     return JobDetail.model_validate(
         {
-            **JobRead.model_validate(job).model_dump(),
+            **read(job, orchestrator).model_dump(),
             "attempts": [AttemptRead.model_validate(a) for a in repo.attempts(job.id)],
             "transitions": [TransitionRead.model_validate(t) for t in repo.transitions(job.id)],
         }
@@ -65,15 +71,16 @@ def create_job(
     principal: Principal = requires(Action.JOB_CREATE),
 ) -> JobDetail:
     """Create a job pinned to a dataset version; it is validated and queued at once."""
-    job = JobService(session, registry).create(principal, body)
+    job = JobService(session, registry).create(principal, body, orchestrator)
     background.add_task(orchestrator.submit, job.id)  # after the commit
-    return detail(session, job)
+    return detail(session, job, orchestrator)
 
 
 @router.get("", response_model=Page[JobRead])
 def list_jobs(
     session: SessionDep,
     registry: RegistryDep,
+    orchestrator: OrchestratorDep,
     principal: Principal = requires(Action.JOB_READ),
     project_id: uuid.UUID | None = None,
     dataset_id: uuid.UUID | None = None,
@@ -96,7 +103,7 @@ def list_jobs(
         kind=kind,
     )
     return Page(
-        items=[JobRead.model_validate(j) for j in rows], total=total, limit=limit, offset=offset
+        items=[read(j, orchestrator) for j in rows], total=total, limit=limit, offset=offset
     )
 
 
@@ -105,9 +112,11 @@ def get_job(
     job_id: uuid.UUID,
     session: SessionDep,
     registry: RegistryDep,
+    orchestrator: OrchestratorDep,
     principal: Principal = requires(Action.JOB_READ),
 ) -> JobDetail:
-    return detail(session, JobService(session, registry).visible(principal, job_id))
+    job = JobService(session, registry).visible(principal, job_id)
+    return detail(session, job, orchestrator)
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail, status_code=status.HTTP_202_ACCEPTED)
@@ -121,7 +130,7 @@ def cancel_job(
 ) -> JobDetail:
     job = JobService(session, registry).cancel(principal, job_id)
     background.add_task(orchestrator.cancel, job.id)
-    return detail(session, job)
+    return detail(session, job, orchestrator)
 
 
 @router.post("/{job_id}/restart", response_model=JobDetail, status_code=status.HTTP_202_ACCEPTED)
@@ -136,7 +145,7 @@ def restart_job(
     """Run a finished job again from scratch, as a new attempt."""
     job = JobService(session, registry).restart(principal, job_id)
     background.add_task(orchestrator.submit, job.id)
-    return detail(session, job)
+    return detail(session, job, orchestrator)
 
 
 @router.post("/{job_id}/resume", response_model=JobDetail, status_code=status.HTTP_202_ACCEPTED)
@@ -151,4 +160,4 @@ def resume_job(
     """Continue a failed or cancelled job from its last checkpoint, as a new attempt."""
     job = JobService(session, registry).resume(principal, job_id)
     background.add_task(orchestrator.submit, job.id)
-    return detail(session, job)
+    return detail(session, job, orchestrator)

@@ -78,6 +78,8 @@ class JobRead(Schema):
     best_epoch: int | None
     orchestrator: str
     workflow_id: str | None
+    # The job's workflow in the Temporal web UI (Temporal backend with `temporal.ui_url` set).
+    workflow_url: str | None = None
     created_by_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime

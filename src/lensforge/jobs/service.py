@@ -19,6 +19,7 @@ from lensforge.jobs.schemas import JobCreate
 from lensforge.jobs.state import ACTIVE, TERMINAL, JobStatus, transition
 from lensforge.kit.types import utcnow
 from lensforge.models import JobCheckpoint, TrainingJob
+from lensforge.orchestration.base import LocalOrchestrator, Orchestrator
 from lensforge.projects.repository import ProjectRepository
 from lensforge.projects.service import ProjectService
 from lensforge.trainers.config import field_errors, with_defaults
@@ -42,7 +43,9 @@ class JobService:
             return True
         return ProjectRepository(self.session).is_member(project_id, principal.user_id)
 
-    def create(self, principal: Principal, body: JobCreate) -> TrainingJob:
+    def create(
+        self, principal: Principal, body: JobCreate, orchestrator: Orchestrator | None = None
+    ) -> TrainingJob:
         project = ProjectService(self.session).visible(principal, body.project_id)
         datasets = DatasetService(self.session)
         dataset = datasets.visible(principal, body.dataset_id)
@@ -90,8 +93,14 @@ class JobService:
             )
         version_split = SplitConfig.model_validate(version.split_config)
         split = resolve_split_config(body.split, version_split)
+        job_id = uuid.uuid4()
+        backend = orchestrator or LocalOrchestrator()
         job = self.jobs.add(
             TrainingJob(
+                id=job_id,
+                # Recorded before the commit: a local worker must never claim a Temporal job.
+                orchestrator=backend.name,
+                workflow_id=backend.workflow_id(job_id),
                 organization_id=principal.organization_id,
                 project_id=project.id,
                 dataset_id=dataset.id,

@@ -42,6 +42,24 @@ class Claim:
     resources: dict[str, Any]
     resumed_from: str | None
 
+    @classmethod
+    def of(cls, job: TrainingJob, attempt: JobAttempt, token: str) -> Claim:
+        return cls(
+            job_id=job.id,
+            organization_id=job.organization_id,
+            project_id=job.project_id,
+            attempt_id=attempt.id,
+            attempt_number=attempt.number,
+            token=token,
+            trainer=job.trainer,
+            model=job.model,
+            task=job.task,
+            config=dict(job.config),
+            kind=job.kind,
+            resources=dict(job.resources),
+            resumed_from=attempt.resumed_from,
+        )
+
 
 def candidate_query(queues: Sequence[str], free_cpu: int, free_gpus: int) -> Select[Any]:
     cpu = func.coalesce(TrainingJob.resources["cpu"].as_integer(), 1)
@@ -73,6 +91,12 @@ def claim_next(
     job = session.scalars(candidate_query(queues, free_cpu, free_gpus)).first()
     if job is None:
         return None
+    return claim_job(session, job, worker=worker)
+
+
+def claim_job(session: Session, job: TrainingJob, *, worker: str) -> Claim:
+    """Move a locked `queued` job to `preparing` with a new attempt and its token. Shared by
+    every backend: the local worker's claim and the Temporal worker's prepare step."""
     number = job.attempt_count + 1
     resumed_from = None
     if job.resume_requested:
@@ -94,18 +118,4 @@ def claim_next(
     session.add(attempt)
     job.attempt_count = number
     transition(session, job, JobStatus.PREPARING, f"claimed by {worker}", attempt_number=number)
-    return Claim(
-        job_id=job.id,
-        organization_id=job.organization_id,
-        project_id=job.project_id,
-        attempt_id=attempt.id,
-        attempt_number=number,
-        token=token,
-        trainer=job.trainer,
-        model=job.model,
-        task=job.task,
-        config=dict(job.config),
-        kind=job.kind,
-        resources=dict(job.resources),
-        resumed_from=resumed_from,
-    )
+    return Claim.of(job, attempt, token)

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Protocol
+
 from sqlalchemy.orm import Session
 
 from lensforge.jobs.state import ACTIVE, JobStatus, transition
 from lensforge.kit.types import utcnow
 from lensforge.models import JobAttempt, TrainingJob
 from lensforge.orchestration.local.recovery import LIVE_ATTEMPT, Recovery, lock
-from lensforge.orchestration.local.supervision import Child, describe_exit
+from lensforge.orchestration.local.supervision import describe_exit
 
 _MAX_REASON = 2000
 CANCELLED_REASON = "cancelled by user"
+
+
+class Supervised(Protocol):
+    """What settling needs of the thing that ran an attempt (the local worker's `Child`, the
+    Temporal activity's own record)."""
+
+    @property
+    def attempt_id(self) -> uuid.UUID: ...
+
+    @property
+    def settled(self) -> bool: ...
+
+    @property
+    def lost_reason(self) -> str | None: ...
 
 
 def _cancel_requested(job: TrainingJob) -> bool:
@@ -31,7 +48,9 @@ def settle_cancelled(
         )
 
 
-def settle_launch_failure(session: Session, child: Child, error_type: str, message: str) -> None:
+def settle_launch_failure(
+    session: Session, child: Supervised, error_type: str, message: str
+) -> None:
     """The environment could not be built or the trainer not started."""
     found = lock(session, child.attempt_id)
     if found is None or found[1].status not in LIVE_ATTEMPT:
@@ -50,7 +69,7 @@ def settle_launch_failure(session: Session, child: Child, error_type: str, messa
         transition(session, job, JobStatus.FAILED, reason, attempt_number=attempt.number)
 
 
-def settle_cancelled_before_start(session: Session, child: Child) -> bool:
+def settle_cancelled_before_start(session: Session, child: Supervised) -> bool:
     found = lock(session, child.attempt_id)
     if found is None or found[1].status not in LIVE_ATTEMPT:
         return False
@@ -60,7 +79,7 @@ def settle_cancelled_before_start(session: Session, child: Child) -> bool:
 
 def settle_exit(
     session: Session,
-    child: Child,
+    child: Supervised,
     exit_code: int,
     recovery: Recovery,
     *,

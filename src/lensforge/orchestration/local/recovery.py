@@ -146,8 +146,13 @@ class Recovery:
         """At start: this worker's attempts from before are not running under it any more."""
         with transaction(self.sessions) as session:
             ids = session.scalars(
-                select(JobAttempt.id).where(
-                    JobAttempt.worker_id == self.worker, JobAttempt.status.in_(LIVE_ATTEMPT)
+                select(JobAttempt.id)
+                .join(TrainingJob, TrainingJob.id == JobAttempt.job_id)
+                .where(
+                    # A Temporal worker of the same name on this host owns its own attempts.
+                    TrainingJob.orchestrator == "local",
+                    JobAttempt.worker_id == self.worker,
+                    JobAttempt.status.in_(LIVE_ATTEMPT),
                 )
             ).all()
         recovered = 0
