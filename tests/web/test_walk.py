@@ -1,0 +1,180 @@
+"""The whole path in a real browser, in one run: sign up → create a project → upload a dataset
+and read its report → browse images with boxes → start a training job on the reference
+trainer → watch its chart and log update live without a reload → cancel and restart it → run a
+test inference → compare two jobs. Screenshots of the key pages go to
+.test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.fixtures.app import STRONG_PASSWORD
+from tests.fixtures.shared_data import RACCOON
+from tests.web.browser import VIEWPORT, Screens, UpServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("subprocess-server")]
+
+LIVE_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def raccoon_zip(tmp_path: Path) -> Path:
+    archive = shutil.make_archive(str(tmp_path / "raccoon"), "zip", RACCOON.parent, RACCOON.name)
+    return Path(archive)
+
+
+@pytest.fixture
+def page(browser: Browser, up_server: UpServer) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, base_url=up_server.url)
+    errors: list[str] = []
+    opened = context.new_page()
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    # No request may leave the server: no CDN, no web font, nothing.
+    outside: list[str] = []
+    opened.on(
+        "request",
+        lambda request: None
+        if request.url.startswith((up_server.url, "ws://127.0.0.1", "data:", "blob:"))
+        else outside.append(request.url),
+    )
+    opened.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the pages: {errors}"
+    assert not outside, f"requests outside the server: {outside}"
+
+
+def _points(page: Page) -> int:
+    return int(page.locator("#charts").get_attribute("data-points") or 0)
+
+
+def _start_job(page: Page, project_url: str, *, epochs: int, delay: float, name: str) -> str:
+    page.goto(f"{project_url}/jobs/new")
+    page.fill("#job-name", name)
+    page.fill("#field-basic-epochs", str(epochs))
+    page.fill("#field-basic-imgsz", "8")
+    page.locator("details summary").click()
+    page.fill("#field-advanced-epoch_delay_seconds", str(delay))
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]{36}$"))
+    return page.url
+
+
+def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zip: Path) -> None:
+    shots = Screens("walk")
+
+    # Sign up: a new account with its own organization.
+    page.goto("/signup")
+    shots.take(page, "01-signup")
+    page.fill("#display_name", "Ada")
+    page.fill("#email", f"ada-{uuid.uuid4().hex[:6]}@example.com")
+    page.fill("#password", STRONG_PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
+    expect(page.get_by_text("No projects yet.")).to_be_visible()
+
+    # Create a project.
+    page.fill("#project-name", "Raccoons")
+    page.click("#new-project button[type=submit]")
+    page.wait_for_url(re.compile(r".*/projects/[0-9a-f-]{36}$"))
+    project_url = page.url
+    expect(page.get_by_role("heading", name="Raccoons", exact=True)).to_be_visible()
+    shots.take(page, "02-project-empty")
+
+    # Upload the dataset with the chunked uploader, and read the import report.
+    page.goto(f"{project_url}/datasets")
+    page.fill("#dataset-name", "raccoon")
+    page.click("#new-dataset button[type=submit]")
+    page.wait_for_url(re.compile(r".*/datasets/[0-9a-f-]{36}/import$"))
+    page.set_input_files("#upload-file", str(raccoon_zip))
+    page.click("#upload-start")
+    expect(page.locator("#upload-status")).to_be_visible()
+    report = page.get_by_test_id("import-report")
+    expect(report).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_test_id("import-status")).to_have_text("succeeded")
+    expect(report).to_contain_text("0 error(s)")
+    expect(report).to_contain_text("format voc")
+    expect(page.locator("#upload-progress")).to_have_attribute("aria-valuenow", "100")
+    shots.take(page, "03-import-report")
+
+    # Browse the images: thumbnails with their boxes drawn over them.
+    page.get_by_role("link", name="Browse the images").click()
+    thumbs = page.get_by_test_id("thumb")
+    expect(thumbs.first).to_be_visible()
+    expect(page.locator("#browse-count")).to_have_text("1–48 of 200")
+    assert page.locator("#thumb-grid svg rect").count() >= 48
+    thumbs.first.click()
+    expect(page.locator("#image-dialog svg rect").first).to_be_visible()
+    shots.take(page, "04-image-browser")
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Statistics").click()
+    expect(page.get_by_test_id("class-histogram")).to_contain_text("raccoon")
+    shots.take(page, "05-dataset-stats")
+
+    # A job whose config the server refuses shows the error beside the field.
+    page.goto(f"{project_url}/jobs/new")
+    page.fill("#field-basic-epochs", "0")
+    page.click("#job-form button[type=submit]")
+    error = page.locator('[data-field-for="config.basic.epochs"] .field-error')
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("minimum")
+    shots.take(page, "06-new-job-invalid")
+
+    # Start a slowed-down job and watch it live: chart points and log lines arrive over the
+    # WebSocket while the page stays the same page (no reload, no polling).
+    job_url = _start_job(page, project_url, epochs=30, delay=1.0, name="slow run")
+    page.evaluate("window.__samePage = true")
+    page.wait_for_function(
+        "Number(document.querySelector('#charts').dataset.points) >= 2", timeout=LIVE_TIMEOUT_MS
+    )
+    before, lines = _points(page), page.locator("#log .log-line").count()
+    page.wait_for_function(
+        f"Number(document.querySelector('#charts').dataset.points) > {before}",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    expect(page.locator("#log .log-line")).not_to_have_count(lines)
+    assert page.evaluate("window.__samePage") is True
+    expect(page.get_by_test_id("chart-loss")).to_be_visible()
+    expect(page.locator("#live-state")).to_have_text("live")
+    expect(page.get_by_test_id("job-status")).to_have_text("running")
+    shots.take(page, "07-job-live", full_page=True)
+
+    # Cancel, then restart: the header follows the job's status by itself.
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=LIVE_TIMEOUT_MS)
+    shots.take(page, "08-job-cancelled")
+    page.get_by_test_id("restart").click()
+    expect(page.get_by_test_id("job-status")).to_have_text(
+        re.compile("queued|preparing|running"), timeout=LIVE_TIMEOUT_MS
+    )
+    assert page.evaluate("window.__samePage") is True
+    page.goto(job_url)
+    page.get_by_test_id("cancel").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=LIVE_TIMEOUT_MS)
+
+    # A quick second job runs to the end; then compare the two.
+    _start_job(page, project_url, epochs=3, delay=0, name="quick run")
+    expect(page.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_test_id("checkpoints")).to_contain_text("best")
+    shots.take(page, "09-job-completed", full_page=True)
+
+    page.goto(f"{project_url}/compare")
+    for name in ("slow run", "quick run"):
+        page.locator("label.pick", has_text=name).locator("input").check()
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_function(
+        "Number(document.querySelector('#charts').dataset.points) > 0", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(page.get_by_test_id("best-metrics")).to_contain_text("quick run")
+    differing = page.locator(".config-table tr.differs")
+    expect(differing.filter(has_text="config.basic.epochs")).to_have_count(1)
+    shots.take(page, "10-compare", full_page=True)
