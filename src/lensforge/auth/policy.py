@@ -46,6 +46,8 @@ class Action(StrEnum):
     JOB_CREATE = "job:create"
     JOB_CANCEL = "job:cancel"
     JOB_RESTART = "job:restart"
+    MODEL_PREDICT = "model:predict"
+    MODEL_EXPORT = "model:export"
     WORKER_READ = "worker:read"
 
 
@@ -83,6 +85,9 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.JOB_CREATE: _ENGINEERS_UP,
     Action.JOB_CANCEL: _ENGINEERS_UP,
     Action.JOB_RESTART: _ENGINEERS_UP,
+    # Running a model costs compute like training does: a guest looks at results only.
+    Action.MODEL_PREDICT: _ENGINEERS_UP,
+    Action.MODEL_EXPORT: _ENGINEERS_UP,
     Action.WORKER_READ: _EVERYONE,
 }
 

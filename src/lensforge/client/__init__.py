@@ -8,9 +8,10 @@
             print(project.name)
 
 Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projects`,
-`client.api_keys`, `client.uploads`, `client.datasets`, `client.trainers`, `client.jobs`.
-Responses are frozen pydantic models (`lensforge.client.models`,
-`lensforge.client.dataset_models`, `lensforge.client.job_models`).
+`client.api_keys`, `client.uploads`, `client.datasets`, `client.trainers`, `client.jobs`,
+`client.exports`, `client.inference`, `client.models`. Responses are frozen pydantic models
+(`lensforge.client.models`, `lensforge.client.dataset_models`, `lensforge.client.job_models`,
+`lensforge.client.model_work_models`).
 
     dataset = client.datasets.create(project.id, "parts", "detection")
     done = client.datasets.import_file(dataset.id, project.id, "parts-yolo.zip")
@@ -26,6 +27,16 @@ Responses are frozen pydantic models (`lensforge.client.models`,
             print(event.type, event.data)
     finished = client.jobs.wait(job.id)
     points = client.jobs.metrics(job.id)
+
+Testing and exporting a trained model:
+
+    answer = client.inference.predict(job.id, ["cat.jpg"], conf=0.25)
+    for result in answer.results or []:
+        for found in result.detections or []:
+            print(found.class_name, found.score, found.box)
+    export = client.exports.wait(client.exports.create(job.id, "onnx", options={"opset": 17}).id)
+    if export.succeeded:
+        client.exports.download(export.id, "model.onnx")   # size and sha256 checked
 
 `LensforgeClient.from_config()` reuses the login saved by `lensforge login`.
 
@@ -99,6 +110,22 @@ from lensforge.client.job_models import (
     TrainerModel,
     Transition,
 )
+from lensforge.client.model_work_models import (
+    Capabilities,
+    Classification,
+    Detection,
+    ExportFormat,
+    ImageResult,
+    InferenceImage,
+    InferenceParams,
+    InferenceRun,
+    LatencyStats,
+    ModelExport,
+    ModelExportLink,
+    Prediction,
+    TrainerModelWork,
+    VerificationReport,
+)
 from lensforge.client.models import (
     ApiKey,
     CreatedApiKey,
@@ -121,7 +148,9 @@ __all__ = [
     "ApiKey",
     "Attempt",
     "AuthenticationError",
+    "Capabilities",
     "Checkpoint",
+    "Classification",
     "ConfigSchema",
     "ConfigValidation",
     "ConflictError",
@@ -131,17 +160,24 @@ __all__ = [
     "DatasetImport",
     "DatasetItem",
     "DatasetVersion",
+    "Detection",
     "EventStream",
     "ExportDownload",
+    "ExportFormat",
     "FieldError",
     "FolderSource",
+    "ImageResult",
     "ImportIssue",
     "ImportReport",
     "ImportSource",
+    "InferenceImage",
+    "InferenceParams",
+    "InferenceRun",
     "InvalidResponse",
     "Job",
     "JobDetail",
     "JobEvent",
+    "LatencyStats",
     "LensforgeClient",
     "LensforgeError",
     "LogLine",
@@ -150,10 +186,13 @@ __all__ = [
     "Membership",
     "MetricPoint",
     "MetricSeries",
+    "ModelExport",
+    "ModelExportLink",
     "NotFoundError",
     "Organization",
     "Page",
     "PermissionDenied",
+    "Prediction",
     "Project",
     "ProjectMember",
     "Resources",
@@ -166,6 +205,7 @@ __all__ = [
     "TrainerCapabilities",
     "TrainerManifest",
     "TrainerModel",
+    "TrainerModelWork",
     "Transition",
     "UploadFailed",
     "UploadPart",
@@ -173,6 +213,7 @@ __all__ = [
     "UploadSource",
     "User",
     "ValidationError",
+    "VerificationReport",
     "VersionDiff",
     "VersionStats",
 ]

@@ -14,7 +14,10 @@ from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, 
 from lensforge.client.resources.api_keys import ApiKeys
 from lensforge.client.resources.auth import Auth
 from lensforge.client.resources.datasets import Datasets
+from lensforge.client.resources.exports import Exports
+from lensforge.client.resources.inference import Inference
 from lensforge.client.resources.jobs import Jobs
+from lensforge.client.resources.models import Models
 from lensforge.client.resources.organizations import Organizations
 from lensforge.client.resources.projects import Projects
 from lensforge.client.resources.trainers import Trainers
@@ -71,6 +74,9 @@ class LensforgeClient:
         self.datasets = Datasets(self._session, self.uploads)
         self.trainers = Trainers(self._session)
         self.jobs = Jobs(self._session)
+        self.exports = Exports(self._session)
+        self.inference = Inference(self._session)
+        self.models = Models(self._session)
 
     @classmethod
     def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:

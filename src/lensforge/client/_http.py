@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import httpx
 import pydantic
@@ -108,12 +108,18 @@ class HttpSession:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         timeout: float | httpx.Timeout | None = None,
+        files: list[tuple[str, tuple[str, BinaryIO, str]]] | None = None,
+        data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request and return the 2xx response, or raise the matching `LensforgeError`.
 
         `timeout` overrides the client's for this request (a long server-side operation).
+        `files` and `data` make a multipart form; the files are rewound before each send, so
+        a request repeated after a token refresh sends them whole again.
         """
         request: dict[str, Any] = {"json": json, "params": params, "content": content}
+        if files is not None:
+            request |= {"files": files, "data": data, "json": None}
         if timeout is not None:
             request["timeout"] = timeout
         used = self._credential() if authenticated else None
@@ -136,6 +142,8 @@ class HttpSession:
         credential: str | None,
         request: dict[str, Any],
     ) -> httpx.Response:
+        for _, (_, handle, _) in request.get("files") or []:
+            handle.seek(0)
         merged = dict(headers or {})
         if credential is not None:
             merged["Authorization"] = f"Bearer {credential}"

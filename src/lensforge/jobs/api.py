@@ -16,6 +16,7 @@ from lensforge.jobs.schemas import (
     AttemptRead,
     JobCreate,
     JobDetail,
+    JobKindName,
     JobRead,
     JobStatusName,
     TransitionRead,
@@ -78,9 +79,12 @@ def list_jobs(
     dataset_id: uuid.UUID | None = None,
     trainer: str | None = None,
     job_status: Annotated[list[JobStatusName] | None, Query(alias="status")] = None,
+    kind: JobKindName = "training",
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
 ) -> Page[JobRead]:
+    """Jobs of one kind: trainings by default; `kind=export|inference` lists the jobs that
+    export and run models."""
     rows, total = JobService(session, registry).list(
         principal,
         project_id=project_id,
@@ -89,6 +93,7 @@ def list_jobs(
         dataset_id=dataset_id,
         limit=limit,
         offset=offset,
+        kind=kind,
     )
     return Page(
         items=[JobRead.model_validate(j) for j in rows], total=total, limit=limit, offset=offset

@@ -18,12 +18,15 @@ from sqlalchemy.orm import Session
 
 from lensforge.errors import ValidationFailed
 from lensforge.jobs.events import emit
+from lensforge.jobs.model_outputs import OutputRefused, record_export, record_predictions
 from lensforge.jobs.outputs import output_key
 from lensforge.jobs.reports import (
     CheckpointData,
     CompletedData,
+    ExportData,
     FailedData,
     LogData,
+    PredictionsData,
     ProgressData,
     Report,
     ValidReport,
@@ -107,6 +110,24 @@ class _Applier:
             self._completed(report, data)
         elif isinstance(data, FailedData):
             self._failed(report, data)
+        elif isinstance(data, PredictionsData | ExportData):
+            self._model_output(report, data)
+
+    def _model_output(self, report: ValidReport, data: PredictionsData | ExportData) -> None:
+        try:
+            if isinstance(data, PredictionsData):
+                record_predictions(self.session, self.store, self.job, report.sequence, data)
+            else:
+                record_export(self.session, self.store, self.job, report.sequence, data)
+        except OutputRefused as exc:
+            self._failed(report, FailedData(error_type="internal", message=exc.message))
+            return
+        emit(
+            self.session,
+            self.job,
+            report.kind,
+            {"attempt": self.attempt.number, **data.model_dump(exclude={"options"})},
+        )
 
     # --- telemetry ---------------------------------------------------------------------------
 

@@ -36,7 +36,15 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOG_LEVELS: tuple[LogLevel, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Mirrors lensforge.sdk.ErrorType (the SDK may not be imported by the server, nor vice versa).
 ErrorTypeName = Literal[
-    "dataset", "config", "resource", "dependency", "network", "storage", "training", "internal"
+    "dataset",
+    "config",
+    "resource",
+    "dependency",
+    "network",
+    "storage",
+    "training",
+    "verification",
+    "internal",
 ]
 # Kinds that change a job's or attempt's status; the others only add telemetry.
 STATUS_KINDS = frozenset({"started", "completed", "failed"})
@@ -145,6 +153,37 @@ class FailedData(ReportData):
         return None if traceback is None else _truncate(traceback, MAX_TRACEBACK)
 
 
+class PredictionsData(ReportData):
+    """An inference job's results: a JSON Lines file (one result per image) already uploaded
+    to the job's outputs under `name`."""
+
+    name: OutputName
+    count: int = Field(ge=0)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ExportData(ReportData):
+    """An export job's artifact, already uploaded under `name`, with its verification report."""
+
+    name: OutputName
+    format: str = Field(min_length=1, max_length=32)
+    options: dict[str, Any] = Field(default_factory=dict)
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    verification: dict[str, Any]
+
+    @field_validator("verification")
+    @classmethod
+    def _reported_outcome(cls, verification: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(verification.get("passed"), bool):
+            raise ValueError("must say whether it passed: 'passed': true|false")
+        verification = _finite(verification)
+        if len(json.dumps(verification, default=str)) > MAX_METADATA_BYTES * 4:
+            raise ValueError(f"must encode to at most {MAX_METADATA_BYTES * 4} bytes of JSON")
+        return verification
+
+
 DATA_MODELS: dict[str, type[ReportData]] = {
     "started": StartedData,
     "progress": ProgressData,
@@ -152,6 +191,8 @@ DATA_MODELS: dict[str, type[ReportData]] = {
     "checkpoint": CheckpointData,
     "completed": CompletedData,
     "failed": FailedData,
+    "predictions": PredictionsData,
+    "export": ExportData,
 }
 
 

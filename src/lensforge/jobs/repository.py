@@ -40,8 +40,11 @@ class JobRepository:
         dataset_id: uuid.UUID | None,
         limit: int,
         offset: int,
+        kind: str = "training",
     ) -> tuple[Sequence[TrainingJob], int]:
-        query = select(TrainingJob).where(TrainingJob.organization_id == organization_id)
+        query = select(TrainingJob).where(
+            TrainingJob.organization_id == organization_id, TrainingJob.kind == kind
+        )
         if member_user_id is not None:
             query = query.where(
                 TrainingJob.project_id.in_(

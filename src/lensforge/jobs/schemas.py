@@ -9,6 +9,7 @@ from pydantic import Field
 from lensforge.datasets.splits import SplitConfig
 from lensforge.kit.schemas import Schema
 
+JobKindName = Literal["training", "export", "inference"]
 JobStatusName = Literal[
     "pending", "queued", "preparing", "running", "completed", "failed", "cancelled"
 ]
@@ -45,6 +46,9 @@ class JobCreate(Schema):
 
 class JobRead(Schema):
     id: uuid.UUID
+    kind: JobKindName
+    source_job_id: uuid.UUID | None
+    source: dict[str, Any] | None
     project_id: uuid.UUID
     dataset_id: uuid.UUID
     dataset_version_id: uuid.UUID

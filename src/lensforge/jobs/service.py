@@ -127,6 +127,7 @@ class JobService:
         dataset_id: uuid.UUID | None,
         limit: int,
         offset: int,
+        kind: str = "training",
     ) -> tuple[Sequence[TrainingJob], int]:
         if project_id is not None:
             ProjectService(self.session).visible(principal, project_id)
@@ -140,6 +141,7 @@ class JobService:
             dataset_id=dataset_id,
             limit=limit,
             offset=offset,
+            kind=kind,
         )
 
     def cancel(self, principal: Principal, job_id: uuid.UUID) -> TrainingJob:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lensforge.errors import Conflict
 from lensforge.jobs.events import emit
 from lensforge.kit.types import utcnow
-from lensforge.models import JobTransition, TrainingJob
+from lensforge.models import JobTransition, ModelExport, TrainingJob
 
 
 class JobStatus(StrEnum):
@@ -102,6 +103,23 @@ def transition(
             "reason": reason,
             "attempt": attempt_number,
             "at": now.isoformat(),
+            "kind": job.kind,
         },
     )
+    if job.kind == "export":
+        _export_status(session, job, target, reason, now.isoformat())
     session.flush()
+
+
+def _export_status(
+    session: Session, job: TrainingJob, target: JobStatus, reason: str, at: str
+) -> None:
+    """Exports are watched by their own id (an export page, the CLI's `export --wait`)."""
+    export_id = session.scalar(select(ModelExport.id).where(ModelExport.job_id == job.id))
+    if export_id is not None:
+        emit(
+            session,
+            job,
+            "export_status",
+            {"export_id": str(export_id), "status": target.value, "reason": reason, "at": at},
+        )

@@ -19,10 +19,12 @@ from lensforge.jobs.trainer_schemas import (
     DatasetUrlsRequest,
     Heartbeat,
     HeartbeatResult,
+    InputsResult,
     JobSpec,
     OutputUrlsRequest,
     ReportBatch,
     ReportResult,
+    SourceDownload,
     UrlsResult,
 )
 from lensforge.jobs.trainer_service import TrainerService
@@ -103,3 +105,15 @@ def output_urls(body: OutputUrlsRequest, service: ServiceDep) -> UrlsResult:
 def checkpoint(kind: Literal["best", "last"], service: ServiceDep) -> CheckpointDownload:
     """A presigned GET of this job's `best` or `last` checkpoint (to resume, or to evaluate)."""
     return service.checkpoint(kind)
+
+
+@router.get("/source", response_model=SourceDownload)
+def source_model(service: ServiceDep) -> SourceDownload:
+    """Export and inference jobs: a presigned GET of the checkpoint or exported model they use."""
+    return service.source_download()
+
+
+@router.get("/inputs", response_model=InputsResult)
+def inputs(service: ServiceDep) -> InputsResult:
+    """Inference jobs: presigned GETs of exactly the run's images."""
+    return service.inputs()

@@ -40,9 +40,23 @@ class ResumeSpec(Schema):
     checkpoint: CheckpointRef
 
 
+class ExportRef(Schema):
+    format: str
+    sha256: str | None
+    size: int | None
+
+
+class SourceSpec(Schema):
+    """The model an export or inference job works with: one of the two."""
+
+    checkpoint: CheckpointRef | None = None
+    export: ExportRef | None = None
+
+
 class JobSpec(Schema):
     job_id: uuid.UUID
     attempt: int
+    kind: Literal["training", "export", "inference"]
     trainer: str
     trainer_version: str
     model: str
@@ -50,6 +64,8 @@ class JobSpec(Schema):
     config: dict[str, Any]
     dataset: DatasetSpec
     resume: ResumeSpec | None
+    source: SourceSpec | None = None
+    inputs: dict[str, Any] | None = None
     cancel_requested: bool
 
 
@@ -95,4 +111,25 @@ class CheckpointDownload(Schema):
     epoch: int | None
     sha256: str | None
     size: int
+    expires_in: int
+
+
+class SourceDownload(Schema):
+    """A presigned GET of the model an export or inference job works with."""
+
+    url: str
+    name: str = Field(description="A file name with the model's suffix, e.g. `best.pt`.")
+    sha256: str | None
+    size: int | None
+    expires_in: int
+
+
+class InputImage(Schema):
+    name: str
+    sha256: str
+    url: str
+
+
+class InputsResult(Schema):
+    images: list[InputImage]
     expires_in: int

@@ -4,8 +4,12 @@ checkpoints. Storage credentials never leave the server; only presigned URLs do.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import PurePosixPath
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lensforge.datasets.keys import image_key
@@ -22,13 +26,19 @@ from lensforge.jobs.trainer_schemas import (
     CheckpointDownload,
     CheckpointRef,
     DatasetSpec,
+    ExportRef,
+    InputImage,
+    InputsResult,
     JobSpec,
     OutputFile,
     ResumeSpec,
+    SourceDownload,
+    SourceSpec,
     UrlsResult,
 )
 from lensforge.kit.types import utcnow
-from lensforge.models import DatasetVersion, JobCheckpoint
+from lensforge.model_work.keys import input_image_key
+from lensforge.models import DatasetVersion, InferenceRun, JobCheckpoint, ModelExport
 from lensforge.storage.base import ObjectStore
 
 _SHOWN_MISSING = 10
@@ -40,6 +50,10 @@ class NotInDataset(Forbidden):
 
 class CheckpointNotFound(NotFound):
     code = "checkpoint_not_found"
+
+
+class SourceNotFound(NotFound):
+    code = "source_not_found"
 
 
 class TrainerService:
@@ -73,6 +87,7 @@ class TrainerService:
         return JobSpec(
             job_id=self.job.id,
             attempt=self.attempt.number,
+            kind=self.job.kind,  # the CHECK constraint admits only these
             trainer=self.job.trainer,
             trainer_version=self.job.trainer_version,
             model=self.job.model,
@@ -90,7 +105,93 @@ class TrainerService:
                 split=self.job.split_config,
             ),
             resume=resume,
+            source=self._source_spec(),
+            inputs=self._inputs_spec(),
             cancel_requested=self.cancel_requested,
+        )
+
+    # --- export and inference jobs: the model they use, the images they read ------------------
+
+    def _source_checkpoint(self) -> JobCheckpoint | None:
+        kind = (self.job.source or {}).get("checkpoint")
+        if self.job.source_job_id is None or kind not in ("best", "last"):
+            return None
+        return self.repo.checkpoint(self.job.source_job_id, kind)
+
+    def _source_export(self) -> ModelExport | None:
+        export_id = (self.job.source or {}).get("export_id")
+        if export_id is None:
+            return None
+        return self.session.get(ModelExport, uuid.UUID(str(export_id)))
+
+    def _source_spec(self) -> SourceSpec | None:
+        if self.job.kind == "training":
+            return None
+        checkpoint = self._source_checkpoint()
+        if checkpoint is not None:
+            return SourceSpec(checkpoint=_ref(checkpoint))
+        export = self._source_export()
+        if export is not None:
+            return SourceSpec(
+                export=ExportRef(format=export.format, sha256=export.sha256, size=export.size_bytes)
+            )
+        return None
+
+    def _run(self) -> InferenceRun | None:
+        return self.session.scalar(select(InferenceRun).where(InferenceRun.job_id == self.job.id))
+
+    def _inputs_spec(self) -> dict[str, Any] | None:
+        if self.job.kind == "inference":
+            run = self._run()
+            images = [] if run is None else run.images
+            return {
+                **(self.job.inputs or {}),
+                "images": [{"name": i["name"], "sha256": i["sha256"]} for i in images],
+            }
+        return self.job.inputs
+
+    def source_download(self) -> SourceDownload:
+        """The source checkpoint or exported model, as a presigned GET."""
+        checkpoint = self._source_checkpoint()
+        if checkpoint is not None:
+            return SourceDownload(
+                url=self.store.presign_get(checkpoint.object_key, expires_in=self.expires_in),
+                name=PurePosixPath(checkpoint.object_key).name,
+                sha256=checkpoint.sha256,
+                size=checkpoint.size_bytes,
+                expires_in=self.expires_in,
+            )
+        export = self._source_export()
+        if export is not None and export.artifact_key is not None:
+            return SourceDownload(
+                url=self.store.presign_get(export.artifact_key, expires_in=self.expires_in),
+                name=PurePosixPath(export.artifact_key).name,
+                sha256=export.sha256,
+                size=export.size_bytes,
+                expires_in=self.expires_in,
+            )
+        raise SourceNotFound(
+            "this job has no source model (not an export or inference job, or the model is gone)"
+        )
+
+    def inputs(self) -> InputsResult:
+        """Presigned GETs of exactly the images of this inference run."""
+        run = self._run()
+        if run is None:
+            raise NotFound("this job is not an inference run", code="not_an_inference_run")
+        return InputsResult(
+            images=[
+                InputImage(
+                    name=image["name"],
+                    sha256=image["sha256"],
+                    url=self.store.presign_get(
+                        input_image_key(run.organization_id, run.input_origin, image["sha256"]),
+                        expires_in=self.expires_in,
+                    ),
+                )
+                for image in run.images
+            ],
+            expires_in=self.expires_in,
         )
 
     def heartbeat(self, epoch: int | None) -> bool:

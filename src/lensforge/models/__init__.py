@@ -10,6 +10,7 @@ from lensforge.models.dataset import (
     ImageBlob,
 )
 from lensforge.models.job import (
+    JOB_KINDS,
     JOB_STATUSES,
     Event,
     JobAttempt,
@@ -22,6 +23,7 @@ from lensforge.models.job import (
     Worker,
 )
 from lensforge.models.membership import ROLE_NAMES, Membership
+from lensforge.models.model_work import InferenceRun, ModelExport
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
 from lensforge.models.refresh_token import RefreshToken
@@ -29,6 +31,7 @@ from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
 __all__ = [
+    "JOB_KINDS",
     "JOB_STATUSES",
     "ROLE_NAMES",
     "UPLOAD_STATUSES",
@@ -40,6 +43,7 @@ __all__ = [
     "DatasetVersion",
     "Event",
     "ImageBlob",
+    "InferenceRun",
     "JobAttempt",
     "JobCheckpoint",
     "JobLog",
@@ -47,6 +51,7 @@ __all__ = [
     "JobReport",
     "JobTransition",
     "Membership",
+    "ModelExport",
     "Organization",
     "Project",
     "ProjectMember",

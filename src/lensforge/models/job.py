@@ -24,14 +24,32 @@ JOB_STATUSES = ("pending", "queued", "preparing", "running", "completed", "faile
 _STATUS_CHECK = (
     "status IN ('pending', 'queued', 'preparing', 'running', 'completed', 'failed', 'cancelled')"
 )
+JOB_KINDS = ("training", "export", "inference")
+_KIND_CHECK = "kind IN ('training', 'export', 'inference')"
 
 
 class TrainingJob(IdMixin, CreatedAtMixin, Base):
-    """A training run of one trainer on one pinned dataset version. Only the state machine
-    (`lensforge.jobs.state`) writes `status`."""
+    """A run of one trainer on one pinned dataset version: a training, or (`kind`) an export or
+    an inference using a training job's model (`source_job_id`). Every kind shares the same
+    lifecycle, attempts, logs and orchestration. Only the state machine (`lensforge.jobs.state`)
+    writes `status`."""
 
     __tablename__ = "training_jobs"
-    __table_args__ = (CheckConstraint(_STATUS_CHECK, name="status_known"),)
+    __table_args__ = (
+        CheckConstraint(_STATUS_CHECK, name="status_known"),
+        CheckConstraint(_KIND_CHECK, name="kind_known"),
+    )
+
+    kind: Mapped[str] = mapped_column(
+        String(16), default="training", server_default="training", index=True
+    )
+    # Export and inference jobs: the training job whose model they use, and which model
+    # ({"checkpoint": "best"|"last"} or {"export_id": "..."}), and their per-kind inputs.
+    source_job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="RESTRICT"), default=None, index=True
+    )
+    source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from lensforge.sdk import dataset_download, storage
+from lensforge.sdk import dataset_download, model_work, storage
 from lensforge.sdk.config import TrainerConfig
 from lensforge.sdk.dataset import LocalDataset
 from lensforge.sdk.errors import ErrorType, SDKError
@@ -270,6 +270,40 @@ class Trainer:
         self, kind: Literal["best", "last"] = "last", dest: str | Path | None = None
     ) -> storage.DownloadedCheckpoint:
         return storage.download_checkpoint(self, kind, None if dest is None else Path(dest))
+
+    # --- export and inference jobs (see model_work.py) -------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """`training`, `export` or `inference`: what this job asks of the trainer."""
+        return str(self.spec().get("kind") or "training")
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Export: `{"format", "options", "verify"}`; inference: `{"images", "conf", "iou",
+        "max_det", "imgsz"}`; training: `{}`."""
+        return dict(self.spec().get("inputs") or {})
+
+    def download_source_model(self, dest: str | Path | None = None) -> Path:
+        return model_work.download_source_model(self, None if dest is None else Path(dest))
+
+    def download_inputs(self, dest: str | Path | None = None) -> list[model_work.InputImage]:
+        return model_work.download_inputs(self, None if dest is None else Path(dest))
+
+    def report_predictions(self, results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        return model_work.report_predictions(self, results)
+
+    def report_export(
+        self,
+        path: str | Path,
+        *,
+        format: str,
+        options: Mapping[str, Any],
+        verification: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        return model_work.report_export(
+            self, Path(path), format=format, options=options, verification=verification
+        )
 
     @property
     def epoch(self) -> int | None:

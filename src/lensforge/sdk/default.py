@@ -4,13 +4,14 @@ first use: the plan's style (`from lensforge import sdk; sdk.report_progress(...
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from lensforge.sdk.client import CheckpointKind, Trainer
 from lensforge.sdk.dataset import LocalDataset
 from lensforge.sdk.errors import ErrorType
+from lensforge.sdk.model_work import InputImage
 from lensforge.sdk.storage import DownloadedCheckpoint
 
 _lock = threading.Lock()
@@ -123,3 +124,27 @@ def close(timeout: float | None = None) -> bool:
     with _lock:
         trainer = _trainer
     return True if trainer is None else trainer.close(timeout)
+
+
+def download_source_model(dest: str | Path | None = None) -> Path:
+    return get_trainer().download_source_model(dest)
+
+
+def download_inputs(dest: str | Path | None = None) -> list[InputImage]:
+    return get_trainer().download_inputs(dest)
+
+
+def report_predictions(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return get_trainer().report_predictions(results)
+
+
+def report_export(
+    path: str | Path,
+    *,
+    format: str,
+    options: Mapping[str, Any],
+    verification: Mapping[str, Any],
+) -> dict[str, Any]:
+    return get_trainer().report_export(
+        path, format=format, options=options, verification=verification
+    )

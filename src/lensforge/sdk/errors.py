@@ -29,6 +29,7 @@ class ErrorType(StrEnum):
     NETWORK = "network"
     STORAGE = "storage"
     TRAINING = "training"  # diverged, NaN
+    VERIFICATION = "verification"  # an exported model does not match the trained one
     INTERNAL = "internal"
 
 
@@ -69,3 +70,9 @@ class StorageError(SDKError):
 
 class DatasetError(SDKError):
     error_type = ErrorType.DATASET
+
+
+class VerificationFailed(SDKError):
+    """An exported model's outputs differ from the trained model's beyond the tolerance."""
+
+    error_type = ErrorType.VERIFICATION

@@ -27,6 +27,20 @@ class Capabilities(BaseModel):
     resume: bool = False
     predict: bool = False
     export_formats: list[str] = Field(default_factory=list)
+    # Formats users may ask for that this trainer cannot produce here, with the reason shown.
+    export_unavailable: dict[str, str] = Field(default_factory=dict)
+    # JSON Schema (draft 2020-12) of each format's options, e.g. ONNX's opset or dynamic axes.
+    export_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("export_options")
+    @classmethod
+    def _option_schemas(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, schema in value.items():
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                raise ValueError(f"{name}: not a valid JSON Schema: {exc.message}") from exc
+        return value
 
 
 class ConfigSchema(BaseModel):

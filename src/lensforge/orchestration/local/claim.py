@@ -38,6 +38,7 @@ class Claim:
     model: str
     task: str
     config: dict[str, Any]
+    kind: str
     resources: dict[str, Any]
     resumed_from: str | None
 
@@ -104,6 +105,7 @@ def claim_next(
         model=job.model,
         task=job.task,
         config=dict(job.config),
+        kind=job.kind,
         resources=dict(job.resources),
         resumed_from=resumed_from,
     )

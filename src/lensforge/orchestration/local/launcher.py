@@ -48,6 +48,11 @@ BASE_ALLOW_LIST = (
 )
 
 
+# Which manifest entry point runs a job of each kind (jobs are only created for a kind whose
+# entry point the trainer has).
+ENTRYPOINT_OF_KIND = {"training": "train", "export": "export", "inference": "predict"}
+
+
 @dataclass(frozen=True)
 class LaunchPlan:
     argv: list[str]
@@ -83,6 +88,7 @@ def trainer_environment(
         "LENSFORGE_TASK": claim.task,
         "LENSFORGE_CONFIG": json.dumps(claim.config),
         "LENSFORGE_RESUME": "1" if claim.resumed_from else "0",
+        "LENSFORGE_JOB_KIND": claim.kind,
     }
     return env
 
@@ -101,7 +107,7 @@ def plan(
 ) -> LaunchPlan:
     cwd = attempt_dir(settings, claim.job_id, claim.attempt_number)
     return LaunchPlan(
-        argv=[str(python), *manifest.entrypoints["train"]],
+        argv=[str(python), *manifest.entrypoints[ENTRYPOINT_OF_KIND[claim.kind]]],
         env=trainer_environment(settings, claim, allocation),
         cwd=cwd,
     )

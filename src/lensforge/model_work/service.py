@@ -1,0 +1,417 @@
+"""Exports and inference runs on the user's side: each is done by a job of its own kind, built
+from the training job whose model it uses, so it runs through the same orchestrator, trainer
+environment, lifecycle and live events as training."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lensforge.auth.policy import Action
+from lensforge.auth.principal import Principal
+from lensforge.datasets.service import DatasetService
+from lensforge.errors import Conflict, NotFound, ValidationFailed
+from lensforge.jobs.repository import JobRepository
+from lensforge.jobs.service import JobService
+from lensforge.jobs.state import JobStatus, transition
+from lensforge.model_work.capabilities import export_formats
+from lensforge.model_work.schemas import InferenceCreate, InferenceParams
+from lensforge.models import (
+    DatasetItem,
+    DatasetVersion,
+    InferenceRun,
+    JobCheckpoint,
+    ModelExport,
+    ProjectMember,
+    TrainingJob,
+)
+from lensforge.trainers.manifest import TrainerManifest
+from lensforge.trainers.registry import TrainerRegistry
+
+# Model work is short and someone is usually waiting for it: ahead of training in its queue.
+INFERENCE_PRIORITY_BOOST = 50
+EXPORT_PRIORITY_BOOST = 10
+# One retry, for a lost worker only (a reported failure is never retried).
+MODEL_JOB_ATTEMPTS = 2
+FP32_TOLERANCE = 1e-3
+FP16_TOLERANCE = 5e-2
+MIN_AGREEMENT = 0.95
+VERIFY_SAMPLES = 8
+MAX_BATCH_IMAGES = 100_000
+
+
+class CapabilityUnavailable(ValidationFailed):
+    code = "capability_unavailable"
+
+
+class ModelWorkService:
+    def __init__(self, session: Session, registry: TrainerRegistry) -> None:
+        self.session = session
+        self.registry = registry
+        self.jobs = JobService(session, registry)
+
+    # --- the model used -----------------------------------------------------------------------
+
+    def training_job(self, principal: Principal, job_id: uuid.UUID) -> TrainingJob:
+        job = self.jobs.visible(principal, job_id)
+        if job.kind != "training":
+            raise ValidationFailed(
+                f"job {job_id} is an {job.kind} job; give the training job whose model to use",
+                code="not_a_training_job",
+                details={"fields": [{"field": "job_id", "message": "not a training job"}]},
+            )
+        return job
+
+    def _checkpoint(self, job: TrainingJob, name: str) -> JobCheckpoint:
+        row = self.session.scalar(
+            select(JobCheckpoint).where(JobCheckpoint.job_id == job.id, JobCheckpoint.kind == name)
+        )
+        if row is None:
+            raise Conflict(
+                f"the job has no {name} checkpoint yet (it is {job.status})",
+                code="no_checkpoint",
+                details={"checkpoint": name, "job_status": job.status},
+            )
+        return row
+
+    def _manifest(self, job: TrainingJob) -> TrainerManifest:
+        return self.registry.get(job.trainer).manifest
+
+    def _model_job(
+        self,
+        principal: Principal,
+        source: TrainingJob,
+        *,
+        kind: str,
+        name: str,
+        model_source: dict[str, Any],
+        inputs: dict[str, Any],
+        priority_boost: int,
+    ) -> TrainingJob:
+        job = JobRepository(self.session).add(
+            TrainingJob(
+                kind=kind,
+                source_job_id=source.id,
+                source=model_source,
+                inputs=inputs,
+                organization_id=source.organization_id,
+                project_id=source.project_id,
+                dataset_id=source.dataset_id,
+                dataset_version_id=source.dataset_version_id,
+                dataset_content_hash=source.dataset_content_hash,
+                name=name[:200],
+                trainer=source.trainer,
+                trainer_version=self._manifest(source).version,
+                model=source.model,
+                task=source.task,
+                config={},
+                split_override=None,
+                split_config=dict(source.split_config),
+                # Exporting and predicting a few images need no GPU of their own.
+                resources={"cpu": 1, "gpu": 0},
+                queue=source.queue,
+                priority=min(source.priority + priority_boost, 100),
+                max_attempts=MODEL_JOB_ATTEMPTS,
+                retries_left=MODEL_JOB_ATTEMPTS - 1,
+                status=JobStatus.PENDING.value,
+                created_by_id=principal.user_id,
+            )
+        )
+        transition(self.session, job, JobStatus.QUEUED, f"{kind} of job {source.name}")
+        return job
+
+    # --- exports ------------------------------------------------------------------------------
+
+    def create_export(
+        self,
+        principal: Principal,
+        *,
+        job_id: uuid.UUID,
+        checkpoint: str,
+        format: str,
+        options: dict[str, Any],
+    ) -> ModelExport:
+        source = self.training_job(principal, job_id)
+        manifest = self._manifest(source)
+        offered = {f.format: f for f in export_formats(manifest)}
+        choice = offered.get(format)
+        if choice is None or not choice.available:
+            available = sorted(name for name, f in offered.items() if f.available)
+            reason = choice.reason if choice is not None else f"unknown format {format!r}"
+            raise CapabilityUnavailable(
+                f"cannot export to {format}: {reason}; available: {', '.join(available) or 'none'}",
+                details={
+                    "fields": [{"field": "format", "message": reason}],
+                    "available": available,
+                },
+            )
+        options = _validated_options(manifest, format, options)
+        stored = self._checkpoint(source, checkpoint)
+        half = bool(options.get("half"))
+        job = self._model_job(
+            principal,
+            source,
+            kind="export",
+            name=f"export-{format}-{source.name}",
+            model_source={"checkpoint": checkpoint},
+            inputs={
+                "format": format,
+                "options": options,
+                "checkpoint_epoch": stored.trained_epoch,
+                "verify": {
+                    "samples": VERIFY_SAMPLES,
+                    "max_abs_diff": FP16_TOLERANCE if half else FP32_TOLERANCE,
+                    "min_agreement": MIN_AGREEMENT,
+                },
+            },
+            priority_boost=EXPORT_PRIORITY_BOOST,
+        )
+        export = ModelExport(
+            organization_id=source.organization_id,
+            project_id=source.project_id,
+            source_job_id=source.id,
+            job_id=job.id,
+            checkpoint=checkpoint,
+            format=format,
+            options=options,
+            created_by_id=principal.user_id,
+        )
+        self.session.add(export)
+        self.session.flush()
+        return export
+
+    def visible_export(self, principal: Principal, export_id: uuid.UUID) -> ModelExport:
+        export = self.session.scalar(
+            select(ModelExport).where(
+                ModelExport.id == export_id,
+                ModelExport.organization_id == principal.organization_id,
+            )
+        )
+        if export is None or not self._project_visible(principal, export.project_id):
+            raise NotFound("export not found", code="export_not_found")
+        return export
+
+    def list_exports(
+        self,
+        principal: Principal,
+        *,
+        job_id: uuid.UUID | None,
+        project_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[ModelExport], int]:
+        query = self._scoped(select(ModelExport), ModelExport, principal)
+        if job_id is not None:
+            query = query.where(ModelExport.source_job_id == job_id)
+        if project_id is not None:
+            query = query.where(ModelExport.project_id == project_id)
+        return self._page(query, ModelExport, limit, offset)
+
+    # --- inference runs -----------------------------------------------------------------------
+
+    def _model_source(
+        self,
+        principal: Principal,
+        source: TrainingJob,
+        checkpoint: str | None,
+        export_id: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        manifest = self._manifest(source)
+        if not manifest.capabilities.predict or "predict" not in manifest.entrypoints:
+            raise CapabilityUnavailable(
+                f"trainer {manifest.name} cannot run predictions",
+                details={"fields": [{"field": "job_id", "message": "no predict capability"}]},
+            )
+        if export_id is not None:
+            export = self.visible_export(principal, export_id)
+            if export.source_job_id != source.id:
+                raise ValidationFailed(
+                    "the export belongs to another job",
+                    code="export_of_another_job",
+                    details={"fields": [{"field": "export_id", "message": "of another job"}]},
+                )
+            status = self.session.scalar(
+                select(TrainingJob.status).where(TrainingJob.id == export.job_id)
+            )
+            if status != JobStatus.COMPLETED.value or export.artifact_key is None:
+                raise Conflict(
+                    f"the export is {status}; only a completed (verified) export can be used",
+                    code="export_not_ready",
+                )
+            return {"export_id": str(export.id)}
+        name = checkpoint or "best"
+        self._checkpoint(source, name)
+        return {"checkpoint": name}
+
+    def create_run(
+        self,
+        principal: Principal,
+        *,
+        job_id: uuid.UUID,
+        checkpoint: str | None,
+        export_id: uuid.UUID | None,
+        params: InferenceParams,
+        images: list[dict[str, Any]],
+        origin: str,
+    ) -> InferenceRun:
+        source = self.training_job(principal, job_id)
+        model_source = self._model_source(principal, source, checkpoint, export_id)
+        job = self._model_job(
+            principal,
+            source,
+            kind="inference",
+            name=f"predict-{source.name}",
+            model_source=model_source,
+            inputs=params.model_dump(),
+            priority_boost=INFERENCE_PRIORITY_BOOST,
+        )
+        run = InferenceRun(
+            organization_id=source.organization_id,
+            project_id=source.project_id,
+            source_job_id=source.id,
+            job_id=job.id,
+            source=model_source,
+            params=params.model_dump(),
+            input_origin=origin,
+            images=images,
+            image_count=len(images),
+            created_by_id=principal.user_id,
+        )
+        self.session.add(run)
+        self.session.flush()
+        return run
+
+    def create_batch_run(self, principal: Principal, body: InferenceCreate) -> InferenceRun:
+        """A run over a dataset version of the same organization (optionally one split)."""
+        version = self.session.get(DatasetVersion, body.dataset_version_id)
+        if version is None:
+            raise NotFound("dataset version not found", code="version_not_found")
+        DatasetService(self.session).visible(principal, version.dataset_id)  # same org, visible
+        query = select(DatasetItem).where(DatasetItem.version_id == version.id)
+        if body.split is not None:
+            query = query.where(DatasetItem.split == body.split)
+        items = self.session.scalars(
+            query.order_by(DatasetItem.split, DatasetItem.file_name).limit(MAX_BATCH_IMAGES + 1)
+        ).all()
+        if not items:
+            raise ValidationFailed(
+                "no images to run on" + (f" in split {body.split}" if body.split else ""),
+                code="no_images",
+                details={"fields": [{"field": "split", "message": "empty"}]},
+            )
+        if len(items) > MAX_BATCH_IMAGES:
+            raise ValidationFailed(
+                f"at most {MAX_BATCH_IMAGES} images per run; pick a split",
+                code="too_many_images",
+            )
+        images = [
+            {
+                "name": f"{item.split}/{item.file_name}",
+                "sha256": item.image_sha256,
+                "width": item.width,
+                "height": item.height,
+            }
+            for item in items
+        ]
+        return self.create_run(
+            principal,
+            job_id=body.job_id,
+            checkpoint=body.checkpoint,
+            export_id=body.export_id,
+            params=InferenceParams.model_validate(
+                body.model_dump(include={"conf", "iou", "max_det", "imgsz"})
+            ),
+            images=images,
+            origin="dataset",
+        )
+
+    def visible_run(self, principal: Principal, run_id: uuid.UUID) -> InferenceRun:
+        run = self.session.scalar(
+            select(InferenceRun).where(
+                InferenceRun.id == run_id,
+                InferenceRun.organization_id == principal.organization_id,
+            )
+        )
+        if run is None or not self._project_visible(principal, run.project_id):
+            raise NotFound("inference run not found", code="inference_run_not_found")
+        return run
+
+    def list_runs(
+        self,
+        principal: Principal,
+        *,
+        job_id: uuid.UUID | None,
+        project_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[InferenceRun], int]:
+        query = self._scoped(select(InferenceRun), InferenceRun, principal)
+        if job_id is not None:
+            query = query.where(InferenceRun.source_job_id == job_id)
+        if project_id is not None:
+            query = query.where(InferenceRun.project_id == project_id)
+        return self._page(query, InferenceRun, limit, offset)
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _project_visible(self, principal: Principal, project_id: uuid.UUID) -> bool:
+        return self.jobs._project_visible(principal, project_id)
+
+    def _scoped(self, query: Any, table: Any, principal: Principal) -> Any:
+        query = query.where(table.organization_id == principal.organization_id)
+        if not principal.can(Action.PROJECT_VIEW_ALL):
+            query = query.where(
+                table.project_id.in_(
+                    select(ProjectMember.project_id).where(
+                        ProjectMember.user_id == principal.user_id
+                    )
+                )
+            )
+        return query
+
+    def _page(self, query: Any, table: Any, limit: int, offset: int) -> tuple[Sequence[Any], int]:
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(
+            query.order_by(table.created_at.desc(), table.id).limit(limit).offset(offset)
+        ).all()
+        return rows, total
+
+
+def _validated_options(
+    manifest: TrainerManifest, format: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The options checked against the trainer's schema for the format, defaults filled in."""
+    schema = manifest.capabilities.export_options.get(format)
+    if schema is None:
+        if options:
+            raise ValidationFailed(
+                f"{format} exports take no options",
+                code="invalid_export",
+                details={"fields": [{"field": "options", "message": "must be empty"}]},
+            )
+        return {}
+    problems = [
+        {
+            "field": ".".join(["options", *(str(p) for p in error.absolute_path)]),
+            "message": error.message,
+        }
+        for error in Draft202012Validator(schema).iter_errors(options)
+    ]
+    if problems:
+        raise ValidationFailed(
+            "the export options are not valid: "
+            + "; ".join(f"{p['field']}: {p['message']}" for p in problems),
+            code="invalid_export",
+            details={"fields": problems},
+        )
+    completed = copy.deepcopy(options)
+    for name, prop in schema.get("properties", {}).items():
+        if name not in completed and isinstance(prop, dict) and "default" in prop:
+            completed[name] = copy.deepcopy(prop["default"])
+    return completed
