@@ -162,10 +162,38 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=LIVE_TIMEOUT_MS)
 
     # A quick second job runs to the end; then compare the two.
-    _start_job(page, project_url, epochs=3, delay=0, name="quick run")
+    quick_url = _start_job(page, project_url, epochs=3, delay=0, name="quick run")
     expect(page.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
     expect(page.get_by_test_id("checkpoints")).to_contain_text("best")
     shots.take(page, "09-job-completed", full_page=True)
+
+    # A test inference: drop two images, see the predictions drawn, with scores and JSON.
+    page.goto(f"{project_url}/inference?job={quick_url.rsplit('/', 1)[-1]}")
+    page.set_input_files(
+        "#predict-files",
+        [str(RACCOON / "images" / "raccoon-1.jpg"), str(RACCOON / "images" / "raccoon-2.jpg")],
+    )
+    page.click("#predict-start")
+    results = page.get_by_test_id("inference-results")
+    expect(results).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
+    expect(page.get_by_test_id("rendered")).to_have_count(2)
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=rendered]')].every(i => i.naturalWidth > 0)"
+    )
+    expect(results.locator(".class-chip").first).to_have_text("raccoon")
+    results.locator("details summary").first.click()
+    expect(results.locator("pre.code").first).to_contain_text('"detections"')
+    shots.take(page, "10-inference", full_page=True)
+
+    # An export of the same model: its status follows live, then the verification report.
+    page.goto(f"{project_url}/exports?job={quick_url.rsplit('/', 1)[-1]}")
+    page.click("#export-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/exports/[0-9a-f-]{36}$"))
+    expect(page.get_by_test_id("export-status")).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
+    expect(page.get_by_test_id("verification")).to_contain_text("passed")
+    expect(page.get_by_test_id("download-export")).to_be_visible()
+    shots.take(page, "11-export", full_page=True)
 
     page.goto(f"{project_url}/compare")
     for name in ("slow run", "quick run"):
@@ -177,4 +205,4 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     expect(page.get_by_test_id("best-metrics")).to_contain_text("quick run")
     differing = page.locator(".config-table tr.differs")
     expect(differing.filter(has_text="config.basic.epochs")).to_have_count(1)
-    shots.take(page, "10-compare", full_page=True)
+    shots.take(page, "12-compare", full_page=True)

@@ -18,7 +18,7 @@
   async function api(method, path, body, options = {}) {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrf(), ...(options.headers || {}) };
     let payload = body;
-    if (body !== undefined && !(body instanceof Blob) && !(body instanceof ArrayBuffer)) {
+    if (body !== undefined && !(body instanceof Blob) && !(body instanceof ArrayBuffer) && !(body instanceof FormData)) {
       headers["Content-Type"] = "application/json";
       payload = JSON.stringify(body);
     }

@@ -10,6 +10,7 @@
     { id: "other", title: "Accuracy and other metrics", test: () => true },
   ];
   const groupOf = (key) => GROUPS.find((g) => g.test(key));
+  const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const color = (i) => `hsl(${(i * 67 + 230) % 360}, 70%, 50%)`;
 
   function smooth(values, weight) {
@@ -53,14 +54,19 @@
 
     render() {
       const byGroup = new Map();
-      let index = 0;
+      let runIndex = -1;
       for (const [id, run] of this.runs) {
+        runIndex++;
         const keys = new Set();
         for (const values of run.points.values()) Object.keys(values).forEach((k) => keys.add(k));
         for (const key of [...keys].sort()) {
           const group = groupOf(key);
           if (!byGroup.has(group.id)) byGroup.set(group.id, []);
-          byGroup.get(group.id).push({ id, run, key, color: color(this.runs.size > 1 ? [...this.runs.keys()].indexOf(id) * 3 + byGroup.get(group.id).length : index++) });
+          // One run: a colour per metric. Several: a colour per run (as in the tables), a dash
+          // pattern per metric.
+          const multi = this.runs.size > 1;
+          const lineIndex = byGroup.get(group.id).filter((l) => l.id === id).length;
+          byGroup.get(group.id).push({ id, run, key, color: color(multi ? runIndex : lineIndex), dash: multi ? DASHES[lineIndex % DASHES.length] : [] });
         }
       }
       this.container.dataset.points = String(this.pointCount());
@@ -95,8 +101,8 @@
           width: this.width(),
           height: 240,
           scales: { x: { time: false }, y: this.log ? { distr: 3 } : {} },
-          axes: [{ label: "step" }, { size: 60 }],
-          series: [{ label: "step" }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, stroke: l.color, width: 2, spanGaps: true, points: { size: 5 } }))],
+          axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { size: 60 }],
+          series: [{ label: "step" }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
           legend: { live: true },
         }, data, element.querySelector(".plot"));
         this.panels.set(group.id, { plot, signature, element });
