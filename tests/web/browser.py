@@ -105,4 +105,3 @@ class Screens:
         path = SCREENSHOTS / f"{self.prefix}-{name}.png"
         page.screenshot(path=str(path), full_page=full_page)
         return path
-

@@ -40,9 +40,11 @@ def page(browser: Browser, up_server: UpServer) -> Iterator[Page]:
     outside: list[str] = []
     opened.on(
         "request",
-        lambda request: None
-        if request.url.startswith((up_server.url, "ws://127.0.0.1", "data:", "blob:"))
-        else outside.append(request.url),
+        lambda request: (
+            None
+            if request.url.startswith((up_server.url, "ws://127.0.0.1", "data:", "blob:"))
+            else outside.append(request.url)
+        ),
     )
     opened.on("dialog", lambda dialog: dialog.accept())
     try:

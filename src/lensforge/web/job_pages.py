@@ -157,5 +157,3 @@ async def compare(
         }
 
     return await page(request, "compare.html", build)
-
-

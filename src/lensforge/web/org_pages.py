@@ -32,7 +32,20 @@ async def project_overview(request: Request, project_id: str) -> Response:
         project = await api.get(f"/projects/{project_id}")
         datasets = await api.get("/datasets", project_id=project_id, limit=100)
         jobs = await api.get("/training/jobs", project_id=project_id, limit=10)
-        return {"project": project, "datasets": datasets, "jobs": jobs, "nav": "overview"}
+        members = await api.get(f"/projects/{project_id}/members")
+        candidates: list[dict[str, Any]] = []
+        if viewer.can("project_member:manage"):
+            inside = {m["user_id"] for m in members}
+            everyone = await api.get("/organizations/current/members")
+            candidates = [m for m in everyone if m["user_id"] not in inside]
+        return {
+            "project": project,
+            "datasets": datasets,
+            "jobs": jobs,
+            "members": members,
+            "candidates": candidates,
+            "nav": "overview",
+        }
 
     return await page(request, "project.html", build)
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from lensforge import __version__
@@ -117,7 +117,9 @@ def render(
     return _with_csrf_cookie(request, response)
 
 
-def error_page(request: Request, status: int, message: str, viewer: Viewer | None = None) -> Response:
+def error_page(
+    request: Request, status: int, message: str, viewer: Viewer | None = None
+) -> Response:
     titles = {
         403: "Not allowed",
         404: "Not found",

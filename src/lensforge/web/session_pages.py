@@ -62,7 +62,7 @@ _EXPIRED_FORM = "The form has expired (or cookies are blocked). Please try again
 
 
 @router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+async def login_page(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", {"next": _safe_next(next), "errors": {}, "values": {}})
 
 
@@ -72,7 +72,7 @@ async def login(
     email: FormText,
     password: FormText,
     csrf_token: OptionalText = "",
-    next: OptionalText = "/projects",  # noqa: A002
+    next: OptionalText = "/projects",
 ) -> Response:
     values = {"email": email}
     if not _form_csrf(request, csrf_token):
