@@ -166,13 +166,14 @@ def predict(
     checkpoint, or one of its completed exports. Answers 200 with the results when the run ends
     within `wait` seconds, else 202 with the run to follow at `GET /inference/{id}`."""
     service = ModelWorkService(session, registry)
-    service.training_job(principal, job_id)  # 404 before storing anything
     if checkpoint is not None and export_id is not None:
         raise ValidationFailed(
             "give either checkpoint or export_id, not both",
             code="invalid_model_choice",
             details={"fields": [{"field": "export_id", "message": "conflicts with checkpoint"}]},
         )
+    # Every refusal about the model comes before anything is stored.
+    service.check_model(principal, job_id, checkpoint, export_id)
     images = store_images(
         store,
         principal.organization_id,
@@ -211,13 +212,15 @@ def create_inference(
     body: InferenceCreate,
     session: SessionDep,
     registry: RegistryDep,
+    store: ObjectStoreDep,
     orchestrator: OrchestratorDep,
     background: BackgroundTasks,
     principal: Principal = requires(Action.MODEL_PREDICT),
 ) -> InferenceRunRead:
-    """An asynchronous inference job over a dataset version's images (optionally one split);
-    its results are stored and can be paged or downloaded."""
-    run = ModelWorkService(session, registry).create_batch_run(principal, body)
+    """An asynchronous inference job over a dataset version's images (optionally one split) or
+    the images of an uploaded zip/tar archive; its results are stored and can be paged or
+    downloaded."""
+    run = ModelWorkService(session, registry).create_batch_run(principal, body, store)
     background.add_task(orchestrator.submit, run.job_id)
     return reads.run_read(session, run)
 

@@ -8,10 +8,12 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from lensforge.archives import extract_archive
 from lensforge.errors import PayloadTooLarge, ValidationFailed
 from lensforge.model_work.keys import inference_image_key
 from lensforge.storage.base import ObjectStore
@@ -21,6 +23,7 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 100_000_000
 ACCEPTED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _CHUNK = 1024 * 1024
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,11 @@ def _invalid(index: int, name: str, message: str) -> ValidationFailed:
 
 
 def store_images(
-    store: ObjectStore, organization_id: uuid.UUID, images: Sequence[SentImage]
+    store: ObjectStore,
+    organization_id: uuid.UUID,
+    images: Sequence[SentImage],
+    *,
+    limit: int = MAX_IMAGES,
 ) -> list[dict[str, object]]:
     """Every image checked before any is stored: one bad file refuses the request whole."""
     if not images:
@@ -47,9 +54,9 @@ def store_images(
             details={"fields": [{"field": "files", "message": "required"}]},
             code="no_images",
         )
-    if len(images) > MAX_IMAGES:
+    if len(images) > limit:
         raise ValidationFailed(
-            f"at most {MAX_IMAGES} images per request; use a batch inference for more",
+            f"at most {limit} images per request; use a batch inference for more",
             details={"fields": [{"field": "files", "message": f"{len(images)} sent"}]},
             code="too_many_images",
         )
@@ -78,7 +85,7 @@ def store_images(
 def _check(
     index: int, image: SentImage
 ) -> tuple[dict[str, object], tempfile._TemporaryFileWrapper[bytes]]:
-    name = (image.name or f"image-{index + 1}").replace("\\", "/").rsplit("/", 1)[-1][:255]
+    name = (image.name or f"image-{index + 1}").replace("\\", "/").lstrip("/")[-255:]
     spooled = tempfile.NamedTemporaryFile(prefix="lensforge-predict-")  # noqa: SIM115
     try:
         digest, size = hashlib.sha256(), 0
@@ -123,3 +130,28 @@ def _check(
     except BaseException:
         spooled.close()
         raise
+
+
+def store_archive_images(
+    store: ObjectStore, organization_id: uuid.UUID, archive: Path, limit: int
+) -> list[dict[str, object]]:
+    """The images of a zip or tar archive (checked for hostile members first, extracted to a
+    temporary folder), in name order. Files that are not JPEG, PNG or WebP by name are skipped;
+    one that claims to be an image but is not refuses the archive."""
+    with tempfile.TemporaryDirectory(prefix="lensforge-batch-") as folder:
+        files = extract_archive(archive, Path(folder) / "images")
+        root = Path(folder) / "images"
+        chosen = sorted(
+            (p for p in files if p.suffix.lower() in IMAGE_SUFFIXES),
+            key=lambda p: p.relative_to(root).as_posix(),
+        )
+        handles = [p.open("rb") for p in chosen[: limit + 1]]
+        try:
+            sent = [
+                SentImage(name=p.relative_to(root).as_posix(), stream=h)
+                for p, h in zip(chosen, handles, strict=False)
+            ]
+            return store_images(store, organization_id, sent, limit=limit)
+        finally:
+            for handle in handles:
+                handle.close()

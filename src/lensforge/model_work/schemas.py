@@ -54,18 +54,24 @@ class InferenceParams(Schema):
 
 
 class InferenceCreate(InferenceParams):
-    """A batch run over a dataset version's images (optionally one split)."""
+    """A batch run over a dataset version's images (optionally one split), or over the images of
+    an uploaded zip or tar archive (`upload_id` of a completed upload)."""
 
     job_id: uuid.UUID
     checkpoint: CheckpointName | None = None
     export_id: uuid.UUID | None = None
-    dataset_version_id: uuid.UUID
+    dataset_version_id: uuid.UUID | None = None
     split: Literal["train", "val", "test"] | None = None
+    upload_id: uuid.UUID | None = None
 
     @model_validator(mode="after")
-    def _one_model(self) -> InferenceCreate:
+    def _one_model_and_one_input(self) -> InferenceCreate:
         if self.checkpoint is not None and self.export_id is not None:
             raise ValueError("give either checkpoint or export_id, not both")
+        if (self.dataset_version_id is None) == (self.upload_id is None):
+            raise ValueError("give exactly one of dataset_version_id and upload_id")
+        if self.split is not None and self.upload_id is not None:
+            raise ValueError("split applies to a dataset version only")
         return self
 
 

@@ -5,8 +5,11 @@ environment, lifecycle and live events as training."""
 from __future__ import annotations
 
 import copy
+import shutil
+import tempfile
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -21,6 +24,7 @@ from lensforge.jobs.repository import JobRepository
 from lensforge.jobs.service import JobService
 from lensforge.jobs.state import JobStatus, transition
 from lensforge.model_work.capabilities import export_formats
+from lensforge.model_work.images import store_archive_images
 from lensforge.model_work.schemas import InferenceCreate, InferenceParams
 from lensforge.models import (
     DatasetItem,
@@ -31,8 +35,10 @@ from lensforge.models import (
     ProjectMember,
     TrainingJob,
 )
+from lensforge.storage.base import ObjectStore
 from lensforge.trainers.manifest import TrainerManifest
 from lensforge.trainers.registry import TrainerRegistry
+from lensforge.uploads.service import UploadService
 
 # Model work is short and someone is usually waiting for it: ahead of training in its queue.
 INFERENCE_PRIORITY_BOOST = 50
@@ -44,6 +50,8 @@ FP16_TOLERANCE = 5e-2
 MIN_AGREEMENT = 0.95
 VERIFY_SAMPLES = 8
 MAX_BATCH_IMAGES = 100_000
+# Archive images are checked and stored inside the request: keep it to what that can afford.
+MAX_UPLOAD_BATCH_IMAGES = 5_000
 
 
 class CapabilityUnavailable(ValidationFailed):
@@ -94,7 +102,7 @@ class ModelWorkService:
         inputs: dict[str, Any],
         priority_boost: int,
     ) -> TrainingJob:
-        job = JobRepository(self.session).add(
+        return JobRepository(self.session).add(
             TrainingJob(
                 kind=kind,
                 source_job_id=source.id,
@@ -123,8 +131,10 @@ class ModelWorkService:
                 created_by_id=principal.user_id,
             )
         )
-        transition(self.session, job, JobStatus.QUEUED, f"{kind} of job {source.name}")
-        return job
+
+    def _queue(self, job: TrainingJob, source: TrainingJob) -> None:
+        """After the record exists, so the `export_status` event can name it."""
+        transition(self.session, job, JobStatus.QUEUED, f"{job.kind} of job {source.name}")
 
     # --- exports ------------------------------------------------------------------------------
 
@@ -184,6 +194,7 @@ class ModelWorkService:
         )
         self.session.add(export)
         self.session.flush()
+        self._queue(job, source)
         return export
 
     def visible_export(self, principal: Principal, export_id: uuid.UUID) -> ModelExport:
@@ -249,6 +260,16 @@ class ModelWorkService:
         self._checkpoint(source, name)
         return {"checkpoint": name}
 
+    def check_model(
+        self,
+        principal: Principal,
+        job_id: uuid.UUID,
+        checkpoint: str | None,
+        export_id: uuid.UUID | None,
+    ) -> None:
+        """Raise what `create_run` would raise about the job and model, storing nothing."""
+        self._model_source(principal, self.training_job(principal, job_id), checkpoint, export_id)
+
     def create_run(
         self,
         principal: Principal,
@@ -285,40 +306,21 @@ class ModelWorkService:
         )
         self.session.add(run)
         self.session.flush()
+        self._queue(job, source)
         return run
 
-    def create_batch_run(self, principal: Principal, body: InferenceCreate) -> InferenceRun:
-        """A run over a dataset version of the same organization (optionally one split)."""
-        version = self.session.get(DatasetVersion, body.dataset_version_id)
-        if version is None:
-            raise NotFound("dataset version not found", code="version_not_found")
-        DatasetService(self.session).visible(principal, version.dataset_id)  # same org, visible
-        query = select(DatasetItem).where(DatasetItem.version_id == version.id)
-        if body.split is not None:
-            query = query.where(DatasetItem.split == body.split)
-        items = self.session.scalars(
-            query.order_by(DatasetItem.split, DatasetItem.file_name).limit(MAX_BATCH_IMAGES + 1)
-        ).all()
-        if not items:
-            raise ValidationFailed(
-                "no images to run on" + (f" in split {body.split}" if body.split else ""),
-                code="no_images",
-                details={"fields": [{"field": "split", "message": "empty"}]},
-            )
-        if len(items) > MAX_BATCH_IMAGES:
-            raise ValidationFailed(
-                f"at most {MAX_BATCH_IMAGES} images per run; pick a split",
-                code="too_many_images",
-            )
-        images = [
-            {
-                "name": f"{item.split}/{item.file_name}",
-                "sha256": item.image_sha256,
-                "width": item.width,
-                "height": item.height,
-            }
-            for item in items
-        ]
+    def create_batch_run(
+        self, principal: Principal, body: InferenceCreate, store: ObjectStore
+    ) -> InferenceRun:
+        """A run over a dataset version of the organization, or an uploaded archive's images."""
+        self.check_model(principal, body.job_id, body.checkpoint, body.export_id)
+        if body.upload_id is not None:
+            images = self._uploaded_images(principal, body.upload_id, store)
+            origin = "upload"
+        else:
+            assert body.dataset_version_id is not None  # the schema requires one of the two
+            images = self._version_images(principal, body.dataset_version_id, body.split)
+            origin = "dataset"
         return self.create_run(
             principal,
             job_id=body.job_id,
@@ -328,8 +330,55 @@ class ModelWorkService:
                 body.model_dump(include={"conf", "iou", "max_det", "imgsz"})
             ),
             images=images,
-            origin="dataset",
+            origin=origin,
         )
+
+    def _version_images(
+        self, principal: Principal, version_id: uuid.UUID, split: str | None
+    ) -> list[dict[str, Any]]:
+        version = self.session.get(DatasetVersion, version_id)
+        if version is None:
+            raise NotFound("dataset version not found", code="version_not_found")
+        DatasetService(self.session).visible(principal, version.dataset_id)  # same org, visible
+        query = select(DatasetItem).where(DatasetItem.version_id == version.id)
+        if split is not None:
+            query = query.where(DatasetItem.split == split)
+        items = self.session.scalars(
+            query.order_by(DatasetItem.split, DatasetItem.file_name).limit(MAX_BATCH_IMAGES + 1)
+        ).all()
+        if not items:
+            raise ValidationFailed(
+                "no images to run on" + (f" in split {split}" if split else ""),
+                code="no_images",
+                details={"fields": [{"field": "split", "message": "empty"}]},
+            )
+        if len(items) > MAX_BATCH_IMAGES:
+            raise ValidationFailed(
+                f"at most {MAX_BATCH_IMAGES} images per run; pick a split",
+                code="too_many_images",
+            )
+        return [
+            {
+                "name": f"{item.split}/{item.file_name}",
+                "sha256": item.image_sha256,
+                "width": item.width,
+                "height": item.height,
+            }
+            for item in items
+        ]
+
+    def _uploaded_images(
+        self, principal: Principal, upload_id: uuid.UUID, store: ObjectStore
+    ) -> list[dict[str, Any]]:
+        completed = UploadService(self.session).completed_object(principal, upload_id)
+        with tempfile.TemporaryDirectory(prefix="lensforge-batch-") as folder:
+            archive = Path(folder) / "upload"
+            with store.open(completed.object_key) as source, archive.open("wb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+            images = store_archive_images(
+                store, principal.organization_id, archive, limit=MAX_UPLOAD_BATCH_IMAGES
+            )
+        return [dict(image) for image in images]
 
     def visible_run(self, principal: Principal, run_id: uuid.UUID) -> InferenceRun:
         run = self.session.scalar(

@@ -99,7 +99,8 @@ def export_job() -> int:
         reference = _load(source)
         out = trainer.config.work_dir / "export" / "model.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(reference.export()), encoding="utf-8")
+        indent = int((inputs.get("options") or {}).get("indent") or 0) or None
+        out.write_text(json.dumps(reference.export(), indent=indent), encoding="utf-8")
         exported = _load(out)
         dataset = trainer.download_dataset()
         samples = [dataset.image_path(item) for item in dataset.items("val")]
