@@ -76,13 +76,23 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
 
     # Sign up: a new account with its own organization.
     page.goto("/signup")
-    shots.take(page, "01-signup")
+    shots.take(page, "00-signup")
     page.fill("#display_name", "Ada")
     page.fill("#email", f"ada-{uuid.uuid4().hex[:6]}@example.com")
     page.fill("#password", STRONG_PASSWORD)
     page.click("button[type=submit]")
     expect(page.get_by_role("heading", name="Projects", exact=True)).to_be_visible()
     expect(page.get_by_text("No projects yet.")).to_be_visible()
+
+    # An API key: the secret is shown once.
+    page.get_by_role("link", name="API keys").click()
+    page.fill("#key-name", "ci")
+    page.click("#create-key button[type=submit]")
+    expect(page.locator("#new-key [data-result-field=secret]")).to_have_text(re.compile("^lfk_"))
+    shots.take(page, "01-api-keys")
+    page.get_by_role("link", name="Members").click()
+    expect(page.locator("#add-member")).to_be_visible()
+    page.get_by_role("link", name="Projects", exact=True).click()
 
     # Create a project.
     page.fill("#project-name", "Raccoons")
@@ -125,10 +135,17 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     # A job whose config the server refuses shows the error beside the field.
     page.goto(f"{project_url}/jobs/new")
     page.fill("#field-basic-epochs", "0")
-    page.click("#job-form button[type=submit]")
+    page.keyboard.press("Tab")  # checked by the server as soon as the field changes
     error = page.locator('[data-field-for="config.basic.epochs"] .field-error')
+    expect(error).to_contain_text("minimum")
+    page.fill("#field-basic-epochs", "2")
+    page.keyboard.press("Tab")
+    expect(error).to_be_hidden()
+    page.fill("#field-basic-epochs", "0")
+    page.click("#job-form button[type=submit]")
     expect(error).to_be_visible()
     expect(error).to_contain_text("minimum")
+    expect(page.locator("#job-form .form-error")).to_contain_text("highlighted")
     shots.take(page, "06-new-job-invalid")
 
     # Start a slowed-down job and watch it live: chart points and log lines arrive over the

@@ -148,6 +148,29 @@
     if (el.matches("[data-autosubmit]")) el.form.requestSubmit();
   });
 
+  // The trainer's config is checked by the server as the user edits it, not only on submit.
+  document.addEventListener("change", async (event) => {
+    const input = event.target;
+    const form = input.form;
+    if (!form || !form.dataset.validateUrl || !String(input.name || "").startsWith("config.")) return;
+    let config;
+    try { config = formBody(form).config || {}; } catch (error) { return; }
+    let answer;
+    try { answer = await api("POST", form.dataset.validateUrl, config); } catch (error) { return; }
+    form.querySelectorAll('[data-field-for^="config."]').forEach((holder) => {
+      const slot = holder.querySelector(".field-error");
+      if (slot) { slot.hidden = true; slot.textContent = ""; }
+      holder.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+    });
+    for (const problem of answer.errors) {
+      const holder = form.querySelector(`[data-field-for="config.${CSS.escape(problem.field)}"]`);
+      if (!holder) continue;
+      holder.querySelector("input, select")?.setAttribute("aria-invalid", "true");
+      const slot = holder.querySelector(".field-error");
+      if (slot) { slot.textContent = problem.message; slot.hidden = false; }
+    }
+  });
+
   // Class colours shared by the image browser and the legends (same hue walk as the server's).
   const hue = (classId) => (classId * 47) % 360;
   const classColor = (classId, alpha = 1) => `hsla(${hue(classId)}, 75%, 48%, ${alpha})`;
