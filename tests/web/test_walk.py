@@ -89,6 +89,7 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     page.fill("#key-name", "ci")
     page.click("#create-key button[type=submit]")
     expect(page.locator("#new-key [data-result-field=secret]")).to_have_text(re.compile("^lfk_"))
+    expect(page.locator("#keys-card tr[data-key=ci]")).to_be_visible()
     shots.take(page, "01-api-keys")
     page.get_by_role("link", name="Members").click()
     expect(page.locator("#add-member")).to_be_visible()
@@ -131,6 +132,20 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     page.get_by_role("link", name="Statistics").click()
     expect(page.get_by_test_id("class-histogram")).to_contain_text("raccoon")
     shots.take(page, "05-dataset-stats")
+
+    # The split editor makes version 2; the diff shows what moved.
+    page.get_by_role("link", name="Splits").click()
+    page.select_option("#split-mode", "ratio")
+    page.fill("#split-train", "0.7")
+    page.fill("#split-val", "0.2")
+    page.fill("#split-test", "0.1")
+    page.fill("#split-seed", "7")
+    page.click("#split-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*tab=splits&v=2$"))
+    page.get_by_role("link", name="Compare versions").click()
+    moved = page.locator(".stat", has_text="items moved").locator(".stat-value")
+    assert int(moved.inner_text()) > 0
+    shots.take(page, "05-dataset-diff")
 
     # A job whose config the server refuses shows the error beside the field.
     page.goto(f"{project_url}/jobs/new")
@@ -225,3 +240,9 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     differing = page.locator(".config-table tr.differs")
     expect(differing.filter(has_text="config.basic.epochs")).to_have_count(1)
     shots.take(page, "12-compare", full_page=True)
+
+    page.goto(f"{project_url}/jobs")
+    expect(page.locator("[data-job-row]")).to_have_count(2)
+    shots.take(page, "13-jobs")
+    page.goto(project_url)
+    shots.take(page, "14-project")

@@ -96,6 +96,8 @@
     if (then === "reload") location.reload();
     else if (then === "event") document.body.dispatchEvent(new Event("job-changed"));
     else if (then) location.href = fill(then, data);
+    const refresh = element.dataset.refresh;
+    if (refresh) htmx.ajax("GET", location.pathname + location.search, { target: refresh, select: refresh, swap: "outerHTML" });
     const result = element.dataset.result && document.querySelector(element.dataset.result);
     if (result) {
       result.querySelectorAll("[data-result-field]").forEach((slot) => { slot.textContent = data[slot.dataset.resultField]; });
