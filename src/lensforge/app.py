@@ -139,8 +139,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
+        if wants_html(request):
+            return html_error(request, 500, "Something went wrong on the server; see its log.")
         return JSONResponse(
             _error_body(
                 "internal_error",

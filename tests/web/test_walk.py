@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,12 @@ def page(browser: Browser, up_server: UpServer) -> Iterator[Page]:
     errors: list[str] = []
     opened = context.new_page()
     opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     # No request may leave the server: no CDN, no web font, nothing.
     outside: list[str] = []
     opened.on(
@@ -57,6 +64,15 @@ def page(browser: Browser, up_server: UpServer) -> Iterator[Page]:
 
 def _points(page: Page) -> int:
     return int(page.locator("#charts").get_attribute("data-points") or 0)
+
+
+def _wait_for(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Poll from the test's side: the pages' Content-Security-Policy forbids the string
+    evaluation `page.wait_for_function` would need."""
+    deadline = time.monotonic() + LIVE_TIMEOUT_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(100)
 
 
 def _start_job(page: Page, project_url: str, *, epochs: int, delay: float, name: str) -> str:
@@ -167,14 +183,9 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     # WebSocket while the page stays the same page (no reload, no polling).
     job_url = _start_job(page, project_url, epochs=30, delay=1.0, name="slow run")
     page.evaluate("window.__samePage = true")
-    page.wait_for_function(
-        "Number(document.querySelector('#charts').dataset.points) >= 2", timeout=LIVE_TIMEOUT_MS
-    )
+    _wait_for(page, lambda: _points(page) >= 2, "two chart points")
     before, lines = _points(page), page.locator("#log .log-line").count()
-    page.wait_for_function(
-        f"Number(document.querySelector('#charts').dataset.points) > {before}",
-        timeout=LIVE_TIMEOUT_MS,
-    )
+    _wait_for(page, lambda: _points(page) > before, "a new chart point")
     expect(page.locator("#log .log-line")).not_to_have_count(lines)
     assert page.evaluate("window.__samePage") is True
     expect(page.get_by_test_id("chart-loss")).to_be_visible()
@@ -212,9 +223,8 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     expect(results).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     expect(page.get_by_test_id("run-status")).to_have_text("completed")
     expect(page.get_by_test_id("rendered")).to_have_count(2)
-    page.wait_for_function(
-        "[...document.querySelectorAll('[data-testid=rendered]')].every(i => i.naturalWidth > 0)"
-    )
+    for image in page.get_by_test_id("rendered").all():
+        _wait_for(page, lambda image=image: image.evaluate("i => i.naturalWidth") > 0, "image")
     expect(results.locator(".class-chip").first).to_have_text("raccoon")
     results.locator("details summary").first.click()
     expect(results.locator("pre.code").first).to_contain_text('"detections"')
@@ -233,9 +243,7 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     for name in ("slow run", "quick run"):
         page.locator("label.pick", has_text=name).locator("input").check()
     page.get_by_role("button", name="Compare").click()
-    page.wait_for_function(
-        "Number(document.querySelector('#charts').dataset.points) > 0", timeout=LIVE_TIMEOUT_MS
-    )
+    _wait_for(page, lambda: _points(page) > 0, "the compared curves")
     expect(page.get_by_test_id("best-metrics")).to_contain_text("quick run")
     differing = page.locator(".config-table tr.differs")
     expect(differing.filter(has_text="config.basic.epochs")).to_have_count(1)

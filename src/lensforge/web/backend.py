@@ -7,6 +7,7 @@ another organization's ids), and the UI cannot drift from it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,10 @@ from fastapi import Request
 from lensforge.auth.browser_sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 
 API_BASE = "http://lensforge.internal/api/v1"
+
+# Each in-process call is already logged by the API's request log (with the page's request id);
+# httpx's own line per call would only double it.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @dataclass
