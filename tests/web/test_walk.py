@@ -163,6 +163,14 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     assert int(moved.inner_text()) > 0
     shots.take(page, "05-dataset-diff")
 
+    # Download in each format that can hold detection data.
+    page.locator(".tabs").get_by_role("link", name="Overview").click()
+    expect(page.get_by_test_id("download-imagefolder")).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_test_id("download-coco").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    assert download.value.failure() is None
+
     # A job whose config the server refuses shows the error beside the field.
     page.goto(f"{project_url}/jobs/new")
     page.fill("#field-basic-epochs", "0")

@@ -8,13 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lensforge.formats.api import TASKS_OF
+from lensforge.formats.model import Task
+from lensforge.formats.writers import WRITERS
 from lensforge.web.backend import Api
 from lensforge.web.rendering import Viewer, page
 
 router = APIRouter(include_in_schema=False)
 
 TABS = ("overview", "images", "stats", "splits", "diff", "imports")
-EXPORT_FORMATS = ("native", "coco", "yolo", "imagefolder")
+
+
+def export_formats(task: str) -> list[str]:
+    """The download formats that can hold a dataset of `task` (as the export route decides)."""
+    return [name for name in WRITERS if Task(task) in TASKS_OF[name]]
 
 
 @router.get("/projects/{project_id}/datasets")
@@ -58,7 +65,7 @@ async def dataset(
             "version": version,
             "tab": tab,
             "nav": "datasets",
-            "export_formats": EXPORT_FORMATS,
+            "export_formats": export_formats(found["task"]),
             "split_filter": split,
             "class_filter": class_id,
         }
