@@ -91,7 +91,10 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     shots = Screens("walk")
 
     # Sign up: a new account with its own organization.
-    page.goto("/signup")
+    page.goto("/projects")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fprojects$"))
+    shots.take(page, "00-login")
+    page.get_by_role("link", name="Sign up").click()
     shots.take(page, "00-signup")
     page.fill("#display_name", "Ada")
     page.fill("#email", f"ada-{uuid.uuid4().hex[:6]}@example.com")
@@ -262,3 +265,6 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     shots.take(page, "13-jobs")
     page.goto(project_url)
     shots.take(page, "14-project")
+    page.goto(f"/jobs/{uuid.uuid4()}")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    shots.take(page, "15-not-found")

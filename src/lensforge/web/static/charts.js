@@ -93,6 +93,8 @@
         const element = document.createElement("div");
         element.className = "chart";
         element.dataset.testid = `chart-${group.id}`;
+        element.setAttribute("role", "figure");
+        element.setAttribute("aria-label", `${group.title}: ${lines.map((l) => l.key).join(", ")} by step`);
         element.innerHTML = `<h3>${group.title}</h3><div class="plot"></div>`;
         const order = GROUPS.map((g) => g.id);
         const after = [...this.container.querySelectorAll(".chart")].find((c) => order.indexOf(c.dataset.testid.slice(6)) > order.indexOf(group.id));
