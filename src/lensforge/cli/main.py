@@ -53,3 +53,13 @@ app.command("train", help=train_cli.TRAIN_HELP)(train_cli.train)
 app.add_typer(jobs_cli.app, name="jobs")
 app.command()(openapi.openapi)
 app.command()(worker_cli.worker)
+
+# Model work: predictions and exports of trained models (docs/inference-and-export.md).
+from lensforge.cli import exports as exports_cli  # noqa: E402
+from lensforge.cli import models as models_cli  # noqa: E402
+from lensforge.cli import predict as predict_cli  # noqa: E402
+
+app.command("predict", help=predict_cli.PREDICT_HELP)(predict_cli.predict)
+app.command("export", help=exports_cli.EXPORT_HELP)(exports_cli.export)
+app.add_typer(exports_cli.app, name="exports")
+app.add_typer(models_cli.app, name="models")

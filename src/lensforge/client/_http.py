@@ -114,8 +114,8 @@ class HttpSession:
         """Send a request and return the 2xx response, or raise the matching `LensforgeError`.
 
         `timeout` overrides the client's for this request (a long server-side operation).
-        `files` and `data` make a multipart form; the files are rewound before each send, so
-        a request repeated after a token refresh sends them whole again.
+        `files` and `data` make a multipart form (httpx rewinds the files for each send, so a
+        request repeated after a token refresh sends them whole again).
         """
         request: dict[str, Any] = {"json": json, "params": params, "content": content}
         if files is not None:
@@ -142,8 +142,6 @@ class HttpSession:
         credential: str | None,
         request: dict[str, Any],
     ) -> httpx.Response:
-        for _, (_, handle, _) in request.get("files") or []:
-            handle.seek(0)
         merged = dict(headers or {})
         if credential is not None:
             merged["Authorization"] = f"Bearer {credential}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -111,14 +112,21 @@ def _points(points: Sequence[Sequence[float]]) -> list[tuple[float, float]]:
 
 
 def _fill_polygons(canvas: Image.Image, detections: list[Detection]) -> Image.Image:
-    overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
+    """Blend each polygon's colour in at `FILL_ALPHA`, through a mask the size of its bounding
+    box (never a full-size overlay: a 12 MP photo would need three more full-size images)."""
+    width, height = canvas.size
     for detection in detections:
-        if detection.polygon:
-            draw.polygon(
-                _points(detection.polygon), fill=(*class_colour(detection.class_id), FILL_ALPHA)
-            )
-    return Image.alpha_composite(canvas.convert("RGBA"), overlay).convert("RGB")
+        points = _points(detection.polygon or [])
+        left = max(0, math.floor(min(x for x, _ in points)))
+        top = max(0, math.floor(min(y for _, y in points)))
+        right = min(width, math.ceil(max(x for x, _ in points)) + 1)
+        bottom = min(height, math.ceil(max(y for _, y in points)) + 1)
+        if right <= left or bottom <= top:
+            continue
+        mask = Image.new("L", (right - left, bottom - top), 0)
+        ImageDraw.Draw(mask).polygon([(x - left, y - top) for x, y in points], fill=FILL_ALPHA)
+        canvas.paste(class_colour(detection.class_id), (left, top, right, bottom), mask)
+    return canvas
 
 
 def _draw_detection(

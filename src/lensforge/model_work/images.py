@@ -117,7 +117,9 @@ def _check(
                     raise _invalid(index, name, f"{width}x{height} is too many pixels")
                 opened.verify()
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
-            raise _invalid(index, name, f"not a readable image ({exc})") from exc
+            # Pillow names the file object in its messages; say what was wrong, not where.
+            detail = str(exc).split(" <", 1)[0].removesuffix(" file").strip() or type(exc).__name__
+            raise _invalid(index, name, f"not a readable image ({detail})") from exc
         ref: dict[str, object] = {
             "name": name,
             "sha256": digest.hexdigest(),

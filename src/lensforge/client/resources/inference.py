@@ -76,8 +76,9 @@ class Inference(Resource):
     def start(
         self,
         job_id: uuid.UUID | str,
-        dataset_version_id: uuid.UUID | str,
         *,
+        dataset_version_id: uuid.UUID | str | None = None,
+        upload_id: uuid.UUID | str | None = None,
         checkpoint: str | None = None,
         export_id: uuid.UUID | str | None = None,
         split: str | None = None,
@@ -85,16 +86,14 @@ class Inference(Resource):
         iou: float | None = None,
     ) -> InferenceRun:
         """Queue a batch run of the model on a dataset version's images (one `split` of them,
-        if given); follow it with `wait`."""
-        body: dict[str, Any] = {
-            "job_id": path_id(job_id),
-            "dataset_version_id": path_id(dataset_version_id),
-        }
+        if given) or on the images of an uploaded zip or tar archive (`upload_id` of a
+        completed upload, see `client.uploads`); follow it with `wait`."""
+        body: dict[str, Any] = {"job_id": path_id(job_id)}
+        ids = {"dataset_version_id": dataset_version_id, "upload_id": upload_id}
+        body |= {key: path_id(value) for key, value in ids.items() if value is not None}
         if export_id is not None:
             body["export_id"] = path_id(export_id)
-        if checkpoint is not None:
-            body["checkpoint"] = checkpoint
-        optional = {"split": split, "conf": conf, "iou": iou}
+        optional = {"checkpoint": checkpoint, "split": split, "conf": conf, "iou": iou}
         body |= {key: value for key, value in optional.items() if value is not None}
         return self._session.call(InferenceRun, "POST", "/inference", json=body)
 
