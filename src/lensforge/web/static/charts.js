@@ -13,6 +13,18 @@
   const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const color = (i) => `hsl(${(i * 67 + 230) % 360}, 70%, 50%)`;
 
+  // A flat series (a loss stuck at 0) gets a small range around it, not uPlot's 0..100.
+  function linearRange(_plot, min, max) {
+    if (min == null || max == null) return [0, 1];
+    if (min === max) return min === 0 ? [0, 1] : [min - Math.abs(min) * 0.1, max + Math.abs(max) * 0.1];
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
+  // The legend shows the latest values until the pointer is over the chart.
+  function latest(plot, count) {
+    if (count > 0 && plot.cursor.idx == null) plot.setLegend({ idx: count - 1 });
+  }
+
   function smooth(values, weight) {
     if (!weight) return values;
     let last = null;
@@ -88,7 +100,11 @@
         const multi = this.runs.size > 1;
         const signature = lines.map((l) => `${l.id}/${l.key}`).join("|") + `|log=${this.log}`;
         let panel = this.panels.get(group.id);
-        if (panel && panel.signature === signature) { panel.plot.setData(data); continue; }
+        if (panel && panel.signature === signature) {
+          panel.plot.setData(data);
+          latest(panel.plot, steps.length);
+          continue;
+        }
         if (panel) { panel.plot.destroy(); panel.element.remove(); }
         const element = document.createElement("div");
         element.className = "chart";
@@ -102,12 +118,13 @@
         const plot = new uPlot({
           width: this.width(),
           height: 240,
-          scales: { x: { time: false }, y: this.log ? { distr: 3 } : {} },
+          scales: { x: { time: false }, y: this.log ? { distr: 3 } : { range: linearRange } },
           axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { size: 60 }],
           series: [{ label: "step" }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
           legend: { live: true },
         }, data, element.querySelector(".plot"));
         this.panels.set(group.id, { plot, signature, element });
+        latest(plot, steps.length);
       }
     }
 
