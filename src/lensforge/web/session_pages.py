@@ -26,7 +26,6 @@ from lensforge.web.rendering import render
 router = APIRouter(include_in_schema=False)
 
 FormText = Annotated[str, Form()]
-OptionalText = Annotated[str, Form()]
 
 
 def _safe_next(target: str | None) -> str:
@@ -71,8 +70,8 @@ async def login(
     request: Request,
     email: FormText,
     password: FormText,
-    csrf_token: OptionalText = "",
-    next: OptionalText = "/projects",
+    csrf_token: FormText = "",
+    next: FormText = "/projects",
 ) -> Response:
     values = {"email": email}
     if not _form_csrf(request, csrf_token):
@@ -107,8 +106,8 @@ async def signup(
     email: FormText,
     password: FormText,
     display_name: FormText,
-    organization_name: OptionalText = "",
-    csrf_token: OptionalText = "",
+    organization_name: FormText = "",
+    csrf_token: FormText = "",
 ) -> Response:
     values = {"email": email, "display_name": display_name, "organization_name": organization_name}
     if not _form_csrf(request, csrf_token):
@@ -133,7 +132,7 @@ async def signup(
 
 
 @router.post("/logout")
-async def logout(request: Request, csrf_token: OptionalText = "") -> Response:
+async def logout(request: Request, csrf_token: FormText = "") -> Response:
     session_token = request.cookies.get(SESSION_COOKIE)
     if session_token and _form_csrf(request, csrf_token):
         api = Api(request, may_change=True)
@@ -149,7 +148,7 @@ async def logout(request: Request, csrf_token: OptionalText = "") -> Response:
 
 @router.post("/switch-organization")
 async def switch_organization(
-    request: Request, organization_id: FormText, csrf_token: OptionalText = ""
+    request: Request, organization_id: FormText, csrf_token: FormText = ""
 ) -> Response:
     old = request.cookies.get(SESSION_COOKIE)
     if not old or not _form_csrf(request, csrf_token):
