@@ -217,9 +217,16 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     page.get_by_test_id("cancel").click()
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled", timeout=LIVE_TIMEOUT_MS)
 
-    # A quick second job runs to the end; then compare the two.
+    # A quick second job runs to the end; then compare the two. Meanwhile the job list, open
+    # in another tab, shows the new job and follows it to the end by itself.
+    job_list = page.context.new_page()
+    job_list.goto(f"{project_url}/jobs")
+    expect(job_list.locator("[data-job-row]")).to_have_count(1)
     quick_url = _start_job(page, project_url, epochs=3, delay=0, name="quick run")
     expect(page.get_by_test_id("job-status")).to_have_text("completed", timeout=LIVE_TIMEOUT_MS)
+    quick_row = job_list.locator(f'[data-job-row="{quick_url.rsplit("/", 1)[-1]}"]')
+    expect(quick_row.locator('[data-field="status"]')).to_have_text("completed")
+    job_list.close()
     expect(page.get_by_test_id("checkpoints")).to_contain_text("best")
     shots.take(page, "09-job-completed", full_page=True)
 
