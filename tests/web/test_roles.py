@@ -58,6 +58,8 @@ def _pages(job: JobSetup) -> dict[str, list[tuple[str, Action]]]:
         f"/datasets/{d}/import": [('id="upload-form"', Action.DATASET_IMPORT)],
         f"/projects/{p}/jobs": [(f'href="/projects/{p}/jobs/new"', Action.JOB_CREATE)],
         f"/projects/{p}/jobs/new": [('id="job-form"', Action.JOB_CREATE)],
+        f"/projects/{p}/jobs/new?from={j}": [('id="job-form"', Action.JOB_CREATE)],
+        f"/jobs/{j}/summary": [('data-testid="cancel"', Action.JOB_CANCEL)],
         f"/jobs/{j}": [
             ('data-testid="cancel"', Action.JOB_CANCEL),
             (f'href="/projects/{p}/jobs/new?from={j}"', Action.JOB_CREATE),
