@@ -101,7 +101,8 @@ def test_every_page_for_every_role(
         for path, controls in _pages(job).items():
             page = browser.get(path)
             assert page.status_code == 200, f"{role.value} {path}: {page.status_code}"
-            assert 'data-testid="role">' in page.text
+            if not path.endswith("/summary"):  # a fragment HTMX swaps in, not a page
+                assert 'data-testid="role">' in page.text
             for marker, action in controls:
                 allowed = role in POLICY[action]
                 assert (marker in page.text) == allowed, (
