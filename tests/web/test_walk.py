@@ -144,9 +144,15 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
     expect(thumbs.first).to_be_visible()
     expect(page.locator("#browse-count")).to_have_text("1–48 of 200")
     assert page.locator("#thumb-grid svg rect").count() >= 48
+    first_rows = page.locator("#thumb-grid img").all()[:10]
+    for image in first_rows:
+        _wait_for(page, lambda image=image: image.evaluate("i => i.complete"), "thumbnails")
+    shots.take(page, "04-images")
     thumbs.first.click()
     expect(page.locator("#image-dialog svg rect").first).to_be_visible()
-    shots.take(page, "04-image-browser")
+    big = page.locator("#image-dialog img")
+    _wait_for(page, lambda: big.evaluate("i => i.complete && i.naturalWidth > 0"), "the image")
+    shots.take(page, "04-image-dialog")
     page.keyboard.press("Escape")
     page.get_by_role("link", name="Statistics").click()
     expect(page.get_by_test_id("class-histogram")).to_contain_text("raccoon")

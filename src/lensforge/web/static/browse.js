@@ -57,6 +57,8 @@
   function figure(item, big) {
     const holder = document.createElement("div");
     holder.className = "thumb-figure";
+    // Reserve the image's shape before it loads: no layout jumps, and the overlay fits at once.
+    holder.style.aspectRatio = `${item.width} / ${item.height}`;
     const img = document.createElement("img");
     img.src = big ? item.image_url : `${item.thumbnail_url}?size=256`;
     img.alt = item.file_name;
@@ -110,7 +112,14 @@
       caption.innerHTML = "<span></span><span class='badge'></span>";
       caption.children[0].textContent = item.file_name;
       caption.children[1].textContent = item.split;
-      button.append(figure(item, false), caption);
+      // A frame of one shape for every thumbnail, the image fitted and centred in it.
+      const frame = document.createElement("div");
+      frame.className = "thumb-frame";
+      const fitted = figure(item, false);
+      if (item.width / item.height >= 4 / 3) fitted.style.width = "100%";
+      else fitted.style.height = "100%";
+      frame.appendChild(fitted);
+      button.append(frame, caption);
       button.addEventListener("click", () => open(item));
       grid.appendChild(button);
     }
