@@ -49,7 +49,11 @@ def _pages(job: JobSetup) -> dict[str, list[tuple[str, Action]]]:
             ('id="project-member-manage"', Action.PROJECT_MEMBER_MANAGE),
         ],
         f"/projects/{p}/datasets": [('id="new-dataset"', Action.DATASET_IMPORT)],
-        f"/datasets/{d}": [(f'href="/datasets/{d}/import"', Action.DATASET_IMPORT)],
+        f"/datasets/{d}": [
+            (f'href="/datasets/{d}/import"', Action.DATASET_IMPORT),
+            ('id="dataset-share"', Action.DATASET_SHARE),
+            ('id="dataset-delete"', Action.DATASET_DELETE),
+        ],
         f"/datasets/{d}?tab=images": [],
         f"/datasets/{d}?tab=stats": [],
         f"/datasets/{d}?tab=splits": [('id="split-form"', Action.DATASET_EDIT)],
@@ -88,6 +92,8 @@ _CHANGES = [
     ("POST", "/api/v1/organizations/current/members", Action.MEMBER_MANAGE),
     ("POST", "/api/v1/api-keys", Action.API_KEY_MANAGE),
     ("POST", f"/api/v1/projects/{uuid.uuid4()}/members", Action.PROJECT_MEMBER_MANAGE),
+    ("PUT", f"/api/v1/datasets/{uuid.uuid4()}/sharing", Action.DATASET_SHARE),
+    ("DELETE", f"/api/v1/datasets/{uuid.uuid4()}", Action.DATASET_DELETE),
 ]
 
 

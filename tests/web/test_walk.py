@@ -179,6 +179,8 @@ def test_the_whole_path_in_a_browser(page: Page, up_server: UpServer, raccoon_zi
         page.get_by_test_id("download-coco").click()
     assert download.value.suggested_filename.endswith(".zip")
     assert download.value.failure() is None
+    page.click("#dataset-share")
+    expect(page.locator("#dataset-share")).to_have_text("Stop sharing")
 
     # A job whose config the server refuses shows the error beside the field.
     page.goto(f"{project_url}/jobs/new")

@@ -131,7 +131,8 @@
       button.disabled = true;
       const slot = document.querySelector(".action-error");
       try {
-        const data = await api(button.dataset.method || "POST", button.dataset.url);
+        const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+        const data = await api(button.dataset.method || "POST", button.dataset.url, body);
         if (slot) slot.hidden = true;
         after(button, data);
       } catch (error) {
