@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from lensforge.auth.browser_sessions import CSRF_HEADER
 from lensforge.auth.policy import POLICY, Action, Role
+from lensforge.web import job_pages
 from tests.fixtures.app import Account, member_with_role, sign_up
 from tests.jobs.helpers import JobSetup, claim, create_job
 from tests.web.helpers import browser_for
@@ -184,3 +185,25 @@ def test_another_organizations_ids_are_not_found_pages(
         headers={CSRF_HEADER: stranger.headers[CSRF_HEADER]},
     ).json()
     assert stranger.get(f"/projects/{own['id']}/compare?job={j}").status_code == 404
+
+
+def test_the_job_list_pages(
+    client: TestClient,
+    setup: tuple[dict[Role, Account], JobSetup],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    accounts, job = setup
+    admin = accounts[Role.ADMIN]
+    for _ in range(2):
+        create_job(client, admin, tmp_path, project_id=job.project_id, dataset_id=job.dataset_id)
+    monkeypatch.setattr(job_pages, "JOBS_PER_PAGE", 2)
+    browser = browser_for(client, admin)
+    first = browser.get(f"/projects/{job.project_id}/jobs").text
+    assert first.count("data-job-row=") == 2
+    assert "1–2 of 3" in first
+    assert 'href="?offset=2"' in first
+    second = browser.get(f"/projects/{job.project_id}/jobs?offset=2").text
+    assert second.count("data-job-row=") == 1
+    assert f'data-job-row="{job.job_id}"' in second  # the oldest comes last
+    assert 'href="?offset=0"' in second

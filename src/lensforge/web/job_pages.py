@@ -18,11 +18,16 @@ router = APIRouter(include_in_schema=False)
 ACTIVE = ("pending", "queued", "preparing", "running")
 
 
+JOBS_PER_PAGE = 50
+
+
 @router.get("/projects/{project_id}/jobs")
-async def jobs(request: Request, project_id: str) -> Response:
+async def jobs(request: Request, project_id: str, offset: int = Query(0, ge=0)) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         project = await api.get(f"/projects/{project_id}")
-        found = await api.get("/training/jobs", project_id=project_id, limit=200)
+        found = await api.get(
+            "/training/jobs", project_id=project_id, limit=JOBS_PER_PAGE, offset=offset
+        )
         return {"project": project, "jobs": found, "nav": "jobs"}
 
     return await page(request, "jobs.html", build)

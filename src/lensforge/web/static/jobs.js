@@ -6,7 +6,7 @@
   let refreshing = null;
   const refresh = () => {
     clearTimeout(refreshing);
-    refreshing = setTimeout(() => htmx.ajax("GET", location.pathname, { target: "#job-list", select: "#job-list", swap: "outerHTML" }), 200);
+    refreshing = setTimeout(() => htmx.ajax("GET", location.pathname + location.search, { target: "#job-list", select: "#job-list", swap: "outerHTML" }), 200);
   };
   lf.live.connect({
     subscriptions: [{ project_id: root.dataset.projectId }],
