@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lensforge import __version__
@@ -27,6 +27,7 @@ from lensforge.realtime.table_source import TableTailSource
 from lensforge.routes import api_router
 from lensforge.storage.factory import create_object_store
 from lensforge.trainers.registry import load_registry
+from lensforge.web.routes import html_error, mount_web_ui, wants_html
 
 API_PREFIX = "/api/v1"
 
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(RequestIdMiddleware)
     _install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    mount_web_ui(app)
     return app
 
 
@@ -131,15 +133,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_html(request) and exc.status_code in (404, 405):
+            return html_error(request, exc.status_code, "There is no such page.")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             _error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", path=request.url.path)
+        if wants_html(request):
+            return html_error(request, 500, "Something went wrong on the server; see its log.")
         return JSONResponse(
             _error_body(
                 "internal_error",

@@ -11,6 +11,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from lensforge.auth.api_keys import looks_like_api_key, resolve_api_key
+from lensforge.auth.browser_sessions import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    check_csrf,
+    resolve_session,
+)
 from lensforge.auth.policy import Action, Role
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import MembershipRepository, UserRepository
@@ -30,7 +37,15 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     token = credentials.credentials if credentials is not None else request.headers.get("X-API-Key")
-    principal = resolve_principal(session, settings, token)
+    browser_session = request.cookies.get(SESSION_COOKIE)
+    if not token and browser_session:
+        # The web UI's pages call the API with their session cookie (see browser_sessions).
+        check_csrf(
+            request.method, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+        )
+        principal = resolve_session(session, browser_session)
+    else:
+        principal = resolve_principal(session, settings, token)
     request.state.principal = principal
     return principal
 

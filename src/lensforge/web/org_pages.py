@@ -1,0 +1,69 @@
+"""Pages of the organization: projects, a project's overview, members, API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from lensforge.web.backend import Api
+from lensforge.web.rendering import Viewer, page
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/projects", status_code=303)
+
+
+@router.get("/projects")
+async def projects(request: Request, welcome: int = 0) -> Response:
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        return {"welcome": bool(welcome), "nav": "projects"}
+
+    return await page(request, "projects.html", build)
+
+
+@router.get("/projects/{project_id}")
+async def project_overview(request: Request, project_id: str) -> Response:
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        project = await api.get(f"/projects/{project_id}")
+        datasets = await api.get("/datasets", project_id=project_id, limit=100)
+        jobs = await api.get("/training/jobs", project_id=project_id, limit=10)
+        members = await api.get(f"/projects/{project_id}/members")
+        candidates: list[dict[str, Any]] = []
+        if viewer.can("project_member:manage"):
+            inside = {m["user_id"] for m in members}
+            everyone = await api.get("/organizations/current/members")
+            candidates = [m for m in everyone if m["user_id"] not in inside]
+        return {
+            "project": project,
+            "datasets": datasets,
+            "jobs": jobs,
+            "members": members,
+            "candidates": candidates,
+            "nav": "overview",
+        }
+
+    return await page(request, "project.html", build)
+
+
+@router.get("/organization/members")
+async def members(request: Request) -> Response:
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        organization = await api.get("/organizations/current")
+        people = await api.get("/organizations/current/members")
+        return {"organization": organization, "members": people, "nav": "members"}
+
+    return await page(request, "members.html", build)
+
+
+@router.get("/organization/api-keys")
+async def api_keys(request: Request) -> Response:
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        keys = await api.get("/api-keys")
+        return {"keys": keys, "nav": "api-keys"}
+
+    return await page(request, "api_keys.html", build)
