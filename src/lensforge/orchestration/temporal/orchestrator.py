@@ -156,7 +156,7 @@ class TemporalOrchestrator:
             job = session.get(TrainingJob, job_id)
             if job is None or job.orchestrator != TEMPORAL or job.status not in _UNATTENDED:
                 return None
-            return str(getattr(job, "kind", "training")), job.queue, dict(job.resources)
+            return job.kind, job.queue, dict(job.resources)
 
     def _unattended(self) -> list[uuid.UUID]:
         with transaction(self.sessions) as session:
