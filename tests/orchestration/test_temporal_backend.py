@@ -7,6 +7,7 @@ server restarted mid-run, and two workers on two queues taking only their own jo
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -415,3 +417,42 @@ def _worker_rows(engine: Any) -> list[tuple[Any, Any]]:
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_exports_and_inference_run_as_workflows_too(
+    tclient: TestClient,
+    tlive: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+) -> None:
+    account = sign_up(tclient)
+    setup = create_job(tclient, account, tmp_path / "data", config={"basic": {"epochs": 1}})
+    jobs = Jobs(sessions, seed=False)
+    api = "/api/v1"
+    log = tmp_path / "worker-t-models.log"
+    with temporal_worker(tlive.settings, tmp_path, "t-models"):
+        assert _finished(jobs, uuid.UUID(setup.job_id), log).status == "completed"
+        export = tclient.post(
+            f"{api}/exports",
+            json={"job_id": setup.job_id, "format": "json"},
+            headers=account.headers,
+        ).json()
+        export_job = tclient.get(f"{api}/training/jobs/{export['job_id']}", headers=account.headers)
+        assert export_job.json()["orchestrator"] == "temporal"
+        assert export_job.json()["workflow_id"] == f"lensforge-job-{export['job_id']}"
+        done = _finished(jobs, uuid.UUID(export["job_id"]), log)
+        assert done.status == "completed", done.status_reason
+        _workflow_ended(tlive.settings, uuid.UUID(export["job_id"]), "COMPLETED")
+        report = tclient.get(f"{api}/exports/{export['id']}", headers=account.headers).json()
+        assert report["verification"]["passed"] is True
+        image = io.BytesIO()
+        Image.new("RGB", (32, 24), (200, 10, 10)).save(image, "PNG")
+        answer = tclient.post(
+            f"{api}/training/jobs/{setup.job_id}/predict",
+            files=[("files", ("red.png", image.getvalue(), "image/png"))],
+            data={"export_id": export["id"], "conf": "0", "wait": "90"},
+            headers=account.headers,
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["run"]["status"] == "completed", answer.json()["run"]
+        assert len(answer.json()["results"][0]["detections"]) == 1

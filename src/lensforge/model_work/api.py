@@ -66,7 +66,7 @@ def create_export(
 ) -> ExportRead:
     """Export a training job's `best` or `last` checkpoint; the export job verifies the result
     against the trained model before it is offered for download."""
-    export = ModelWorkService(session, registry).create_export(
+    export = ModelWorkService(session, registry, orchestrator).create_export(
         principal,
         job_id=body.job_id,
         checkpoint=body.checkpoint,
@@ -165,7 +165,7 @@ def predict(
     """A quick test inference: the images run through the job's `best` (default) or `last`
     checkpoint, or one of its completed exports. Answers 200 with the results when the run ends
     within `wait` seconds, else 202 with the run to follow at `GET /inference/{id}`."""
-    service = ModelWorkService(session, registry)
+    service = ModelWorkService(session, registry, orchestrator)
     if checkpoint is not None and export_id is not None:
         raise ValidationFailed(
             "give either checkpoint or export_id, not both",
@@ -220,7 +220,7 @@ def create_inference(
     """An asynchronous inference job over a dataset version's images (optionally one split) or
     the images of an uploaded zip/tar archive; its results are stored and can be paged or
     downloaded."""
-    run = ModelWorkService(session, registry).create_batch_run(principal, body, store)
+    run = ModelWorkService(session, registry, orchestrator).create_batch_run(principal, body, store)
     background.add_task(orchestrator.submit, run.job_id)
     return reads.run_read(session, run)
 

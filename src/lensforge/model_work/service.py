@@ -35,6 +35,7 @@ from lensforge.models import (
     ProjectMember,
     TrainingJob,
 )
+from lensforge.orchestration.base import LocalOrchestrator, Orchestrator
 from lensforge.storage.base import ObjectStore
 from lensforge.trainers.manifest import TrainerManifest
 from lensforge.trainers.registry import TrainerRegistry
@@ -59,10 +60,16 @@ class CapabilityUnavailable(ValidationFailed):
 
 
 class ModelWorkService:
-    def __init__(self, session: Session, registry: TrainerRegistry) -> None:
+    def __init__(
+        self,
+        session: Session,
+        registry: TrainerRegistry,
+        orchestrator: Orchestrator | None = None,
+    ) -> None:
         self.session = session
         self.registry = registry
         self.jobs = JobService(session, registry)
+        self.orchestrator = orchestrator or LocalOrchestrator()
 
     # --- the model used -----------------------------------------------------------------------
 
@@ -102,8 +109,14 @@ class ModelWorkService:
         inputs: dict[str, Any],
         priority_boost: int,
     ) -> TrainingJob:
+        job_id = uuid.uuid4()
         return JobRepository(self.session).add(
             TrainingJob(
+                id=job_id,
+                # The backend that runs training runs model work too (a local worker must never
+                # claim a Temporal job, and the reverse).
+                orchestrator=self.orchestrator.name,
+                workflow_id=self.orchestrator.workflow_id(job_id),
                 kind=kind,
                 source_job_id=source.id,
                 source=model_source,
