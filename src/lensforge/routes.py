@@ -12,6 +12,7 @@ from lensforge.datasets import browse_api as datasets_browse_api
 from lensforge.jobs import api as jobs_api
 from lensforge.jobs import telemetry_api as jobs_telemetry_api
 from lensforge.jobs import trainer_api as jobs_trainer_api
+from lensforge.model_artifacts import api as model_artifacts_api
 from lensforge.model_work import api as model_work_api
 from lensforge.organizations import api as organizations_api
 from lensforge.projects import api as projects_api
@@ -37,6 +38,7 @@ ROUTERS: list[APIRouter] = [
     model_work_api.router,
     realtime_api.router,
     uploads_api.router,
+    model_artifacts_api.router,
 ]
 
 api_router = APIRouter()

@@ -12,6 +12,7 @@ from lensforge.client._http import DEFAULT_TIMEOUT, EventHooks, HttpSession, Tok
 from lensforge.client._upload_state import UploadStateStore
 from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, resolve_config
 from lensforge.client.resources.api_keys import ApiKeys
+from lensforge.client.resources.artifacts import Artifacts
 from lensforge.client.resources.auth import Auth
 from lensforge.client.resources.datasets import Datasets
 from lensforge.client.resources.exports import Exports
@@ -77,6 +78,7 @@ class LensforgeClient:
         self.exports = Exports(self._session)
         self.inference = Inference(self._session)
         self.models = Models(self._session)
+        self.artifacts = Artifacts(self._session, self.uploads)
 
     @classmethod
     def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:

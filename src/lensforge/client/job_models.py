@@ -103,6 +103,8 @@ class Job(Model):
     dataset_id: uuid.UUID
     dataset_version_id: uuid.UUID
     dataset_content_hash: str
+    weights_artifact_id: uuid.UUID | None = None
+    """The uploaded model artifact the training started from (`client.artifacts`)."""
     name: str
     trainer: str
     trainer_version: str

@@ -212,3 +212,16 @@ class Capabilities(Model):
 
     def trainer(self, name: str) -> TrainerModelWork | None:
         return next((t for t in self.trainers if t.name == name), None)
+
+
+class ModelArtifact(Model):
+    """A model file uploaded to a project (pretrained weights trainings can start from)."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    created_by_id: uuid.UUID | None = None
+    created_at: datetime

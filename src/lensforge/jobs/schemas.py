@@ -42,6 +42,11 @@ class JobCreate(Schema):
     )
     priority: int = Field(default=0, ge=-100, le=100)
     max_attempts: int = Field(default=3, ge=1, le=20)
+    weights_id: uuid.UUID | None = Field(
+        default=None,
+        description="A model artifact of the same project: the pretrained weights to start "
+        "from (they win over the trainer's `basic.pretrained`).",
+    )
 
 
 class JobRead(Schema):
@@ -53,6 +58,7 @@ class JobRead(Schema):
     dataset_id: uuid.UUID
     dataset_version_id: uuid.UUID
     dataset_content_hash: str
+    weights_artifact_id: uuid.UUID | None = None
     name: str
     trainer: str
     trainer_version: str

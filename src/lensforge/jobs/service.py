@@ -18,7 +18,7 @@ from lensforge.jobs.repository import JobRepository
 from lensforge.jobs.schemas import JobCreate
 from lensforge.jobs.state import ACTIVE, TERMINAL, JobStatus, transition
 from lensforge.kit.types import utcnow
-from lensforge.models import JobCheckpoint, TrainingJob
+from lensforge.models import JobCheckpoint, ModelArtifact, TrainingJob
 from lensforge.orchestration.base import LocalOrchestrator, Orchestrator
 from lensforge.projects.repository import ProjectRepository
 from lensforge.projects.service import ProjectService
@@ -84,6 +84,12 @@ class JobService:
             {"field": f"body.config.{e['field']}", "message": e["message"]}
             for e in field_errors(trainer, body.config)
         ]
+        if body.weights_id is not None and not self._weights_in_project(
+            principal, body.weights_id, project.id
+        ):
+            problems.append(
+                {"field": "body.weights_id", "message": "no such model artifact in the project"}
+            )
         if problems:
             raise ValidationFailed(
                 "the job is not valid: "
@@ -121,10 +127,23 @@ class JobService:
                 retries_left=body.max_attempts - 1,
                 status=JobStatus.PENDING.value,
                 created_by_id=principal.user_id,
+                weights_artifact_id=body.weights_id,
             )
         )
         transition(self.session, job, JobStatus.QUEUED, "created and validated")
         return job
+
+    def _weights_in_project(
+        self, principal: Principal, artifact_id: uuid.UUID, project_id: uuid.UUID
+    ) -> bool:
+        found = self.session.scalar(
+            select(ModelArtifact.id).where(
+                ModelArtifact.id == artifact_id,
+                ModelArtifact.organization_id == principal.organization_id,
+                ModelArtifact.project_id == project_id,
+            )
+        )
+        return found is not None
 
     def list(
         self,

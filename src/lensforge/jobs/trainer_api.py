@@ -26,6 +26,7 @@ from lensforge.jobs.trainer_schemas import (
     ReportResult,
     SourceDownload,
     UrlsResult,
+    WeightsDownload,
 )
 from lensforge.jobs.trainer_service import TrainerService
 
@@ -111,6 +112,13 @@ def checkpoint(kind: Literal["best", "last"], service: ServiceDep) -> Checkpoint
 def source_model(service: ServiceDep) -> SourceDownload:
     """Export and inference jobs: a presigned GET of the checkpoint or exported model they use."""
     return service.source_download()
+
+
+@router.get("/weights", response_model=WeightsDownload)
+def weights(service: ServiceDep) -> WeightsDownload:
+    """Training jobs started from uploaded weights: a presigned GET of the model artifact
+    (404 `weights_not_found` when the job has none)."""
+    return service.weights_download()
 
 
 @router.get("/inputs", response_model=InputsResult)

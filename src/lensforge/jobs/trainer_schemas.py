@@ -53,6 +53,25 @@ class SourceSpec(Schema):
     export: ExportRef | None = None
 
 
+class WeightsSpec(Schema):
+    """Uploaded pretrained weights (a model artifact) a training starts from."""
+
+    name: str
+    filename: str
+    sha256: str
+    size: int
+
+
+class WeightsDownload(Schema):
+    """A presigned GET of the job's pretrained weights."""
+
+    url: str
+    filename: str
+    sha256: str
+    size: int
+    expires_in: int
+
+
 class JobSpec(Schema):
     job_id: uuid.UUID
     attempt: int
@@ -66,6 +85,7 @@ class JobSpec(Schema):
     resume: ResumeSpec | None
     source: SourceSpec | None = None
     inputs: dict[str, Any] | None = None
+    weights: WeightsSpec | None = None
     cancel_requested: bool
 
 

@@ -35,10 +35,18 @@ from lensforge.jobs.trainer_schemas import (
     SourceDownload,
     SourceSpec,
     UrlsResult,
+    WeightsDownload,
+    WeightsSpec,
 )
 from lensforge.kit.types import utcnow
 from lensforge.model_work.keys import input_image_key
-from lensforge.models import DatasetVersion, InferenceRun, JobCheckpoint, ModelExport
+from lensforge.models import (
+    DatasetVersion,
+    InferenceRun,
+    JobCheckpoint,
+    ModelArtifact,
+    ModelExport,
+)
 from lensforge.storage.base import ObjectStore
 
 _SHOWN_MISSING = 10
@@ -54,6 +62,10 @@ class CheckpointNotFound(NotFound):
 
 class SourceNotFound(NotFound):
     code = "source_not_found"
+
+
+class WeightsNotFound(NotFound):
+    code = "weights_not_found"
 
 
 class TrainerService:
@@ -107,7 +119,41 @@ class TrainerService:
             resume=resume,
             source=self._source_spec(),
             inputs=self._inputs_spec(),
+            weights=self._weights_spec(),
             cancel_requested=self.cancel_requested,
+        )
+
+    # --- training jobs: uploaded pretrained weights --------------------------------------------
+
+    def _weights(self) -> ModelArtifact | None:
+        if self.job.weights_artifact_id is None:
+            return None
+        # Artifacts are RESTRICTed while a job references them.
+        return self.session.get(ModelArtifact, self.job.weights_artifact_id)
+
+    def _weights_spec(self) -> WeightsSpec | None:
+        artifact = self._weights()
+        if artifact is None:
+            return None
+        return WeightsSpec(
+            name=artifact.name,
+            filename=artifact.filename,
+            sha256=artifact.sha256,
+            size=artifact.size_bytes,
+        )
+
+    def weights_download(self) -> WeightsDownload:
+        artifact = self._weights()
+        if artifact is None:
+            raise WeightsNotFound("this job starts from no uploaded weights")
+        return WeightsDownload(
+            url=self.store.presign_get(
+                artifact.object_key, expires_in=self.expires_in, filename=artifact.filename
+            ),
+            filename=artifact.filename,
+            sha256=artifact.sha256,
+            size=artifact.size_bytes,
+            expires_in=self.expires_in,
         )
 
     # --- export and inference jobs: the model they use, the images they read ------------------

@@ -23,6 +23,7 @@ from lensforge.models.job import (
     Worker,
 )
 from lensforge.models.membership import ROLE_NAMES, Membership
+from lensforge.models.model_artifact import ModelArtifact
 from lensforge.models.model_work import InferenceRun, ModelExport
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
@@ -51,6 +52,7 @@ __all__ = [
     "JobReport",
     "JobTransition",
     "Membership",
+    "ModelArtifact",
     "ModelExport",
     "Organization",
     "Project",

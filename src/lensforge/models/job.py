@@ -50,6 +50,10 @@ class TrainingJob(IdMixin, CreatedAtMixin, Base):
     )
     source: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Training jobs: the uploaded pretrained weights to start from (kept while referenced).
+    weights_artifact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("model_artifacts.id", ondelete="RESTRICT"), default=None, index=True
+    )
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True

@@ -287,6 +287,10 @@ class Trainer:
     def download_source_model(self, dest: str | Path | None = None) -> Path:
         return model_work.download_source_model(self, None if dest is None else Path(dest))
 
+    def download_weights(self, dest: str | Path | None = None) -> Path | None:
+        """The job's uploaded pretrained weights (verified), or None when it has none."""
+        return model_work.download_weights(self, None if dest is None else Path(dest))
+
     def download_inputs(self, dest: str | Path | None = None) -> list[model_work.InputImage]:
         return model_work.download_inputs(self, None if dest is None else Path(dest))
 

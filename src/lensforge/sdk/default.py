@@ -130,6 +130,10 @@ def download_source_model(dest: str | Path | None = None) -> Path:
     return get_trainer().download_source_model(dest)
 
 
+def download_weights(dest: str | Path | None = None) -> Path | None:
+    return get_trainer().download_weights(dest)
+
+
 def download_inputs(dest: str | Path | None = None) -> list[InputImage]:
     return get_trainer().download_inputs(dest)
 

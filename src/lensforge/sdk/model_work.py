@@ -65,6 +65,23 @@ def download_source_model(trainer: Trainer, dest: Path | None) -> Path:
     return target
 
 
+def download_weights(trainer: Trainer, dest: Path | None) -> Path | None:
+    """The uploaded pretrained weights a training starts from (`spec.weights`), verified by
+    SHA-256 and cached in the work dir; None when the job starts from none."""
+    weights = trainer.spec().get("weights")
+    if not weights:
+        return None
+    info: dict[str, Any] = trainer.api.call("GET", "/weights")
+    name = _UNSAFE.sub("_", str(info["filename"]).rsplit("/", 1)[-1]) or "weights.pt"
+    sha = str(info["sha256"])
+    target = dest or trainer.config.work_dir / "weights" / sha[:16] / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file() and storage_sha256(target) == sha:
+        return target
+    _fetch(trainer, "/weights", "", str(info["url"]), target, sha)
+    return target
+
+
 def download_inputs(trainer: Trainer, dest: Path | None) -> list[InputImage]:
     """The run's images, in order, each verified by SHA-256 (file names are made safe and
     numbered: two images may share a name)."""

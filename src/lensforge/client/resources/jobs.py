@@ -48,13 +48,15 @@ class Jobs(Resource):
         queue: str = "default",
         priority: int = 0,
         max_attempts: int = 3,
+        weights_id: uuid.UUID | str | None = None,
     ) -> JobDetail:
         """Create a job training `model` with `trainer` on a dataset version (default: the
         latest), queued at once. `config` is `{"basic": {...}, "advanced": {...}}`, completed
         with the trainer's defaults; `split` overrides the version's split config.
 
         An invalid job raises `ValidationError` whose `fields` name each problem
-        (`body.config.basic.epochs`, `body.model`, ...).
+        (`body.config.basic.epochs`, `body.model`, ...). `weights_id` names a model artifact
+        of the project (`client.artifacts`) to start from.
         """
         body: dict[str, Any] = {
             "project_id": path_id(project_id),
@@ -69,6 +71,8 @@ class Jobs(Resource):
             "priority": priority,
             "max_attempts": max_attempts,
         }
+        if weights_id is not None:
+            body["weights_id"] = path_id(weights_id)
         if split is not None:
             body["split"] = split.model_dump()
         if resources is not None:

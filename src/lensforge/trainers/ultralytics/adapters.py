@@ -49,3 +49,18 @@ def retarget_checkpoint(path: Path, *, save_dir: Path, data: Path) -> dict[str, 
 
 def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def pretrained_problem(path: Path) -> str | None:
+    """Why Ultralytics cannot start from these weights, in its loader's own words; None when
+    it can. Loaded the way Ultralytics loads them (a pickled checkpoint, in the trainer's own
+    process only)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # any unreadable file: say what the loader said
+        return f"{type(exc).__name__}: {str(exc).strip() or repr(exc)}"
+    if not isinstance(checkpoint, dict) or (
+        checkpoint.get("ema") is None and checkpoint.get("model") is None
+    ):
+        return "not an Ultralytics checkpoint (it holds no 'model' or 'ema')"
+    return None

@@ -108,9 +108,7 @@ def run(trainer: Trainer) -> None:
         "save": True,
         "pretrained": False,
     }
-    if options.pretrained:
-        folders = [trainer.config.cache_path / "weights"]
-        arguments["pretrained"] = str(find_weights(options.pretrained, folders))
+    arguments["pretrained"] = _pretrained(trainer, adapters, options.pretrained)
     progress = Progress(options)
     if trainer.config.resume:
         last = _resume_from(trainer, adapters, save_dir, data.data, progress)
@@ -135,6 +133,31 @@ def run(trainer: Trainer) -> None:
         best_metric_value=progress.best_value,
         metrics=progress.last_metrics,
     )
+
+
+def _pretrained(trainer: Trainer, adapters: Any, cached: str | None) -> str | bool:
+    """The weights to start from: uploaded ones (`spec.weights`) win over `basic.pretrained`
+    (a file of the worker's weights cache); False trains from scratch. Says which it chose."""
+    uploaded = trainer.download_weights()
+    if uploaded is not None:
+        name = trainer.spec()["weights"]["name"]
+        if uploaded.suffix.lower() not in (".pt", ".pth"):
+            raise ConfigurationError(
+                f"weights {name}: Ultralytics starts only from .pt weights, not {uploaded.name}"
+            )
+        problem = adapters.pretrained_problem(uploaded)
+        if problem is not None:
+            raise ConfigurationError(
+                f"weights {name} ({uploaded.name}) cannot be loaded: {problem}"
+            )
+        replaced = f"; they replace basic.pretrained {cached}" if cached else ""
+        trainer.info(f"starting from uploaded weights {name} ({uploaded.name}){replaced}")
+        return str(uploaded)
+    if cached:
+        path = find_weights(cached, [trainer.config.cache_path / "weights"])
+        trainer.info(f"starting from cached weights {path}")
+        return str(path)
+    return False
 
 
 def _resume_from(

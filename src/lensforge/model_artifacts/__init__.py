@@ -1,0 +1,1 @@
+"""Model artifacts: model files users upload (pretrained weights) for trainings to start from."""
