@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from lensforge.cli._artifact_refs import find_artifact
 from lensforge.cli._client import open_client, print_json
 from lensforge.cli._dataset_refs import find_in_project, split_config
 from lensforge.cli._job_follow import Follower
@@ -75,6 +76,13 @@ def train(
         int, typer.Option(min=1, max=20, help="Attempts before a crashing job fails.")
     ] = 3,
     name: Annotated[str | None, typer.Option(help="Job name (default: derived).")] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from uploaded pretrained weights: a model artifact's name or id in the "
+            "project (see `lensforge models upload`)."
+        ),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Show progress and logs until it ends.")
     ] = False,
@@ -101,6 +109,7 @@ def train(
                 f"no dataset {dataset!r} in project {found_project.name!r}; see "
                 "`lensforge datasets list`"
             )
+        weights_id = None if weights is None else find_artifact(client, weights, found_project).id
         checked = client.trainers.validate_config(trainer, config)
         if not checked.valid:
             field_errors(f"the config is not valid for trainer {trainer}", checked.errors)
@@ -119,6 +128,7 @@ def train(
                 queue=queue,
                 priority=priority,
                 max_attempts=max_attempts,
+                weights_id=weights_id,
             )
         except ValidationError as exc:
             field_errors(exc.message.split(":")[0], exc.fields)
