@@ -110,13 +110,12 @@ def delete(
 
 def _artifacts_table(artifacts: list[ModelArtifact], projects: dict[uuid.UUID, str]) -> Table:
     table = Table(
-        Column("Name"),
+        Column("Name", no_wrap=True),
         Column("Project"),
         Column("File"),
-        Column("Size", justify="right"),
-        Column("SHA-256"),
+        Column("Size", justify="right", no_wrap=True),
         Column("Uploaded"),
-        Column("Id", style="dim"),
+        Column("Id", style="dim", no_wrap=True),
     )
     for a in artifacts:
         table.add_row(
@@ -124,7 +123,6 @@ def _artifacts_table(artifacts: list[ModelArtifact], projects: dict[uuid.UUID, s
             escape(projects.get(a.project_id, str(a.project_id))),
             escape(a.filename),
             decimal(a.size_bytes),
-            a.sha256[:12],
             a.created_at.strftime("%Y-%m-%d %H:%M"),
             str(a.id),
         )
