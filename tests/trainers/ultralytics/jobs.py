@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.config import Settings
 from lensforge.orchestration.local import LocalWorker
-from tests.datasets.importing import create_dataset, create_project, import_archive, zip_folder
+from tests.datasets.importing import (
+    create_dataset,
+    create_project,
+    import_archive,
+    upload,
+    zip_folder,
+)
 from tests.fixtures.app import Account
 from tests.fixtures.shared_data import RACCOON
 from tests.orchestration.helpers import Jobs, registry_for, running, wait_until
@@ -60,6 +66,7 @@ def create_job(
     dataset: str,
     model: str,
     config: dict[str, Any],
+    **body: Any,
 ) -> uuid.UUID:
     response = client.post(
         "/api/v1/training/jobs",
@@ -69,6 +76,7 @@ def create_job(
             "trainer": "ultralytics",
             "model": model,
             "config": config,
+            **body,
         },
         headers=account.headers,
     )
@@ -188,3 +196,17 @@ def export(
 
     done: dict[str, Any] = wait_until(finished, timeout=600, what=f"export {export_id}")
     return done
+
+
+def upload_weights(
+    client: TestClient, account: Account, project: str, path: Path, name: str
+) -> str:
+    """`path` uploaded through the resumable uploads API and recorded as a model artifact."""
+    upload_id = upload(client, account, project, path)
+    response = client.post(
+        "/api/v1/models/artifacts",
+        json={"project_id": project, "upload_id": upload_id, "name": name},
+        headers=account.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

@@ -34,6 +34,7 @@ from tests.trainers.ultralytics.jobs import (
     metrics,
     predict,
     raccoon_subset,
+    upload_weights,
     wait_finished,
 )
 from tests.trainers.ultralytics.shapes import (
@@ -233,6 +234,54 @@ def test_yolo_classification_trains_on_generated_shapes(
     assert missing["attempts"][0]["error_type"] == "config"
     assert "never downloads weights" in missing["attempts"][0]["error_message"]
     assert {"best", "last"} <= set(checkpoints(client, account, job_id))
+
+
+def test_classification_fine_tunes_from_uploaded_weights(
+    client: TestClient,
+    live_server: LiveServer,
+    tmp_path: Path,
+    sessions: sessionmaker[Session],
+    ultralytics_python: Path,
+) -> None:
+    """A .pt uploaded as a model artifact (here: a first job's `best`) starts a training; it
+    wins over `basic.pretrained` (which names no cached file here, and is not looked for). A
+    file Ultralytics cannot load fails the job as a config error with the loader's message."""
+    account = sign_up(client)
+    project, dataset = import_folder(
+        client, account, classification_dataset(tmp_path / "shapes-cls"), "classification"
+    )
+    config = {"basic": {**FAST["basic"], "epochs": 1, "imgsz": 32}, "advanced": {"workers": 0}}
+    with local_worker(live_server.settings, sessions):
+        first_id = create_job(client, account, project, dataset, "yolov8n-cls", config)
+        first = wait_finished(client, account, first_id)
+        assert first["status"] == "completed", failure(first) + logs(client, account, first_id)
+        best = client.get(checkpoints(client, account, first_id)["best"]["url"])
+        assert best.status_code == 200, best.text
+        (tmp_path / "shapes-start.pt").write_bytes(best.content)
+        start = upload_weights(client, account, project, tmp_path / "shapes-start.pt", "start")
+        (tmp_path / "broken.pt").write_bytes(b"these bytes are no checkpoint")
+        broken = upload_weights(client, account, project, tmp_path / "broken.pt", "broken")
+
+        tuned_config = {"basic": {**config["basic"], "pretrained": "nowhere.pt"}, "advanced": {}}
+        tuned_id = create_job(
+            client, account, project, dataset, "yolov8n-cls", tuned_config, weights_id=start
+        )
+        tuned = wait_finished(client, account, tuned_id)
+        broken_id = create_job(
+            client, account, project, dataset, "yolov8n-cls", config, weights_id=broken
+        )
+        refused = wait_finished(client, account, broken_id)
+    text = logs(client, account, tuned_id)
+    assert tuned["status"] == "completed", failure(tuned) + text
+    assert tuned["weights_artifact_id"] == start
+    assert "starting from uploaded weights start (shapes-start.pt)" in text
+    assert "they replace basic.pretrained nowhere.pt" in text
+    assert "from pretrained weights" in text  # Ultralytics' own transfer message
+    assert refused["status"] == "failed"
+    assert refused["attempts"][0]["error_type"] == "config"
+    message = refused["attempts"][0]["error_message"]
+    assert "weights broken (broken.pt) cannot be loaded" in message
+    assert "UnpicklingError" in message or "Error" in message
 
 
 def test_trainer_killed_mid_run_resumes_from_last_and_finishes(
