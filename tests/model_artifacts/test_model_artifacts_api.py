@@ -230,3 +230,22 @@ def test_a_job_starts_from_an_artifact_of_its_project_and_its_trainer_gets_it(
     missing = plain_trainer.get("/weights")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "weights_not_found"
+
+
+def test_deleting_the_project_takes_its_artifacts_and_jobs_with_it(
+    client: TestClient, tmp_path: Path
+) -> None:
+    account = sign_up(client)
+    project_id, dataset_id = make_version(client, account, tmp_path / "data")
+    artifact = _create(client, account, project_id, _file(tmp_path / "w")).json()
+    create_job(
+        client,
+        account,
+        tmp_path,
+        project_id=project_id,
+        dataset_id=dataset_id,
+        weights_id=artifact["id"],
+    )
+    deleted = client.delete(f"/api/v1/projects/{project_id}", headers=account.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert _count(client) == 0
