@@ -271,6 +271,12 @@ def test_classification_fine_tunes_from_uploaded_weights(
             client, account, project, dataset, "yolov8n-cls", config, weights_id=broken
         )
         refused = wait_finished(client, account, broken_id)
+        (tmp_path / "start.onnx").write_bytes(b"an onnx graph is no training start")
+        onnx = upload_weights(client, account, project, tmp_path / "start.onnx", "onnx")
+        onnx_id = create_job(
+            client, account, project, dataset, "yolov8n-cls", config, weights_id=onnx
+        )
+        not_pt = wait_finished(client, account, onnx_id)
     text = logs(client, account, tuned_id)
     assert tuned["status"] == "completed", failure(tuned) + text
     assert tuned["weights_artifact_id"] == start
@@ -281,7 +287,10 @@ def test_classification_fine_tunes_from_uploaded_weights(
     assert refused["attempts"][0]["error_type"] == "config"
     message = refused["attempts"][0]["error_message"]
     assert "weights broken (broken.pt) cannot be loaded" in message
-    assert "UnpicklingError" in message or "Error" in message
+    assert "UnpicklingError" in message  # the loader's own words
+    assert not_pt["status"] == "failed"
+    assert not_pt["attempts"][0]["error_type"] == "config"
+    assert "starts only from .pt weights" in not_pt["attempts"][0]["error_message"]
 
 
 def test_trainer_killed_mid_run_resumes_from_last_and_finishes(
