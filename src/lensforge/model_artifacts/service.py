@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lensforge.auth.policy import Action
@@ -26,6 +27,14 @@ MODEL_SUFFIXES = (".pt", ".pth", ".onnx", ".safetensors")
 def artifact_key(organization_id: uuid.UUID, sha256: str) -> str:
     """Content-addressed: the same file uploaded twice is stored once."""
     return f"orgs/{organization_id}/artifacts/{sha256[:2]}/{sha256}"
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        f"the project already has a model artifact named {name!r}",
+        code="artifact_name_taken",
+        details={"name": name},
+    )
 
 
 class ArtifactService:
@@ -60,11 +69,7 @@ class ArtifactService:
                 details={"size": completed.size, "max_size": MAX_ARTIFACT_BYTES},
             )
         if self._named(project.id, name) is not None:
-            raise Conflict(
-                f"the project already has a model artifact named {name!r}",
-                code="artifact_name_taken",
-                details={"name": name},
-            )
+            raise _name_taken(name)
         key = artifact_key(principal.organization_id, completed.sha256)
         store.copy(completed.object_key, key)
         artifact = ModelArtifact(
@@ -77,8 +82,11 @@ class ArtifactService:
             object_key=key,
             created_by_id=principal.user_id,
         )
-        self.session.add(artifact)
-        self.session.flush()
+        try:
+            with self.session.begin_nested():  # a concurrent create of the same name
+                self.session.add(artifact)
+        except IntegrityError:
+            raise _name_taken(name) from None
         return artifact
 
     def visible(self, principal: Principal, artifact_id: uuid.UUID) -> ModelArtifact:
