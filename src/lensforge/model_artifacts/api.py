@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, BackgroundTasks, Query, status
 
 from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
@@ -65,7 +65,10 @@ def delete_artifact(
     artifact_id: uuid.UUID,
     session: SessionDep,
     store: ObjectStoreDep,
+    background: BackgroundTasks,
     principal: Principal = requires(Action.JOB_CREATE),
 ) -> None:
     """Refused (409 `artifact_in_use`) while a job starts from it."""
-    ArtifactService(session).delete(principal, store, artifact_id)
+    unused = ArtifactService(session).delete(principal, artifact_id)
+    if unused is not None:
+        background.add_task(store.delete, unused)  # after the commit

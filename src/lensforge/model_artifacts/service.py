@@ -125,7 +125,10 @@ class ArtifactService:
         ).all()
         return rows, total
 
-    def delete(self, principal: Principal, store: ObjectStore, artifact_id: uuid.UUID) -> None:
+    def delete(self, principal: Principal, artifact_id: uuid.UUID) -> str | None:
+        """Remove the record; return the object key to delete once the transaction committed
+        (None while another artifact of the same content still uses it). Deleting the object
+        first would leave a record pointing at nothing if the commit failed."""
         artifact = self.visible(principal, artifact_id)
         jobs = (
             self.session.scalar(
@@ -148,8 +151,7 @@ class ArtifactService:
         shared = self.session.scalar(
             select(func.count()).select_from(ModelArtifact).where(ModelArtifact.object_key == key)
         )
-        if not shared:
-            store.delete(key)
+        return None if shared else key
 
     def _named(self, project_id: uuid.UUID, name: str) -> ModelArtifact | None:
         return self.session.scalar(
