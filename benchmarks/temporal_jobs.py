@@ -19,7 +19,6 @@ import secrets
 import shutil
 import statistics
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.training_jobs import free_port, setup_account, start, start_latency
+from benchmarks.training_jobs import free_port, setup_account, start, start_latency, wait_ready
 from lensforge.orchestration.temporal.devserver import DevServer
 
 
@@ -73,16 +72,7 @@ def measure(backend: str, jobs: int, poll: float, database_url: str) -> list[flo
     worker = None
     try:
         api = httpx.Client(base_url=base, timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if api.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit((work / "server.log").read_text())
-            time.sleep(0.2)
+        wait_ready(api, work / "server.log")
         worker = start(["worker"], env, work / "worker.log")
         headers, project, dataset = setup_account(api, work)
         start_latency(api, headers, project, dataset, 1)  # warm-up: worker connected, caches

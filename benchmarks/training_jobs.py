@@ -50,6 +50,20 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
     )
 
 
+def wait_ready(api: httpx.Client, log: Path, timeout: float = 60) -> None:
+    """Until the server answers `/ready`; its log is the error when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if api.get("/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(log.read_text())
+        time.sleep(0.2)
+
+
 def tiny_dataset(folder: Path) -> Path:
     (folder / "images").mkdir(parents=True)
     (folder / "labels").mkdir()
@@ -249,16 +263,7 @@ def main() -> None:
     worker = None
     try:
         api = httpx.Client(base_url=base, timeout=60)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if api.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit((work / "server.log").read_text())
-            time.sleep(0.2)
+        wait_ready(api, work / "server.log")
         worker = start(["worker"], env, work / "worker.log")
         headers, project, dataset = setup_account(api, work)
         print(f"database: {database_url.split('://')[0]}, worker poll interval {args.poll}s")

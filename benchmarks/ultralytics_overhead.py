@@ -24,10 +24,8 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.training_jobs import free_port, start, wait_ready
 from lensforge.config import Settings, TrainerSettings
 from lensforge.trainers.environments import EnvironmentManager
 from lensforge.trainers.manifest import TrainerManifest
@@ -54,12 +53,6 @@ def raccoon() -> Path:
     raise SystemExit("shared/data/raccoon-voc not found")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def trainer_python() -> Path:
     settings = Settings(
         trainers=TrainerSettings(
@@ -68,13 +61,6 @@ def trainer_python() -> Path:
     )
     manifest = TrainerManifest.model_validate(json.loads(MANIFEST.read_text()))
     return EnvironmentManager(settings).python_for(manifest, lambda line: None)
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    lensforge = Path(sys.executable).parent / "lensforge"
-    return subprocess.Popen(
-        [str(lensforge), *args], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
 
 
 def import_raccoon(api: httpx.Client, work: Path) -> tuple[dict[str, str], str, str]:
@@ -254,16 +240,7 @@ def main() -> None:
     worker: subprocess.Popen[bytes] | None = None
     try:
         api = httpx.Client(base_url=base, timeout=120)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if api.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit((work / "server.log").read_text())
-            time.sleep(0.2)
+        wait_ready(api, work / "server.log")
         worker = start(["worker"], env, work / "worker.log")
         headers, project, dataset = import_raccoon(api, work)
         train = {"epochs": options.epochs, "batch": options.batch, "imgsz": options.imgsz}
