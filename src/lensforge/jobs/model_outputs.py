@@ -8,8 +8,6 @@ offending field, and users never see half-valid results.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +18,7 @@ from lensforge.jobs.outputs import output_key
 from lensforge.jobs.reports import ExportData, PredictionsData
 from lensforge.models import InferenceRun, ModelExport, TrainingJob
 from lensforge.storage.base import ObjectInfo, ObjectNotFound, ObjectStore
+from lensforge.storage.lines import iter_lines
 
 
 class OutputRefused(Exception):
@@ -57,7 +56,7 @@ def record_predictions(
     classes = list(version.classes) if version is not None else []
     count = 0
     try:
-        for _ in iter_results(_lines(store, key), task=job.task, classes=classes):
+        for _ in iter_results(iter_lines(store, key), task=job.task, classes=classes):
             count += 1
     except InvalidResult as exc:
         raise OutputRefused(f"the predictions are not valid: {exc.field}: {exc}") from exc
@@ -81,14 +80,3 @@ def record_export(
     export.size_bytes = data.size
     export.sha256 = data.sha256
     export.verification = dict(data.verification)
-
-
-def _lines(store: ObjectStore, key: str) -> Iterator[bytes]:
-    """The object's lines, streamed: a results file may be larger than memory."""
-    pending = b""
-    for chunk in store.iter_chunks(key):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from (line for line in complete if line.strip())
-    if pending.strip():
-        yield pending

@@ -13,6 +13,7 @@ from lensforge.errors import Conflict, NotFound
 from lensforge.model_work.schemas import ExportRead, InferenceRunRead
 from lensforge.models import InferenceRun, ModelExport, TrainingJob
 from lensforge.storage.base import ObjectStore
+from lensforge.storage.lines import iter_lines
 
 
 def _job(session: Session, job_id: Any) -> TrainingJob:
@@ -71,13 +72,7 @@ def _results_key(run: InferenceRun) -> str:
 
 
 def iter_result_lines(store: ObjectStore, run: InferenceRun) -> Iterator[bytes]:
-    pending = b""
-    for chunk in store.iter_chunks(_results_key(run)):
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from (line for line in complete if line.strip())
-    if pending.strip():
-        yield pending
+    return iter_lines(store, _results_key(run))
 
 
 def results_page(

@@ -10,7 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
@@ -53,6 +53,10 @@ VERIFY_SAMPLES = 8
 MAX_BATCH_IMAGES = 100_000
 # Archive images are checked and stored inside the request: keep it to what that can afford.
 MAX_UPLOAD_BATCH_IMAGES = 5_000
+
+
+# Exports and inference runs share the columns the reads below use.
+_Record = TypeVar("_Record", ModelExport, InferenceRun)
 
 
 class CapabilityUnavailable(ValidationFailed):
@@ -211,15 +215,7 @@ class ModelWorkService:
         return export
 
     def visible_export(self, principal: Principal, export_id: uuid.UUID) -> ModelExport:
-        export = self.session.scalar(
-            select(ModelExport).where(
-                ModelExport.id == export_id,
-                ModelExport.organization_id == principal.organization_id,
-            )
-        )
-        if export is None or not self._project_visible(principal, export.project_id):
-            raise NotFound("export not found", code="export_not_found")
-        return export
+        return self._visible(principal, ModelExport, export_id, what="export")
 
     def list_exports(
         self,
@@ -230,12 +226,7 @@ class ModelWorkService:
         limit: int,
         offset: int,
     ) -> tuple[Sequence[ModelExport], int]:
-        query = self._scoped(select(ModelExport), ModelExport, principal)
-        if job_id is not None:
-            query = query.where(ModelExport.source_job_id == job_id)
-        if project_id is not None:
-            query = query.where(ModelExport.project_id == project_id)
-        return self._page(query, ModelExport, limit, offset)
+        return self._list(principal, ModelExport, job_id, project_id, limit, offset)
 
     # --- inference runs -----------------------------------------------------------------------
 
@@ -394,15 +385,7 @@ class ModelWorkService:
         return [dict(image) for image in images]
 
     def visible_run(self, principal: Principal, run_id: uuid.UUID) -> InferenceRun:
-        run = self.session.scalar(
-            select(InferenceRun).where(
-                InferenceRun.id == run_id,
-                InferenceRun.organization_id == principal.organization_id,
-            )
-        )
-        if run is None or not self._project_visible(principal, run.project_id):
-            raise NotFound("inference run not found", code="inference_run_not_found")
-        return run
+        return self._visible(principal, InferenceRun, run_id, what="inference run")
 
     def list_runs(
         self,
@@ -413,20 +396,39 @@ class ModelWorkService:
         limit: int,
         offset: int,
     ) -> tuple[Sequence[InferenceRun], int]:
-        query = self._scoped(select(InferenceRun), InferenceRun, principal)
-        if job_id is not None:
-            query = query.where(InferenceRun.source_job_id == job_id)
-        if project_id is not None:
-            query = query.where(InferenceRun.project_id == project_id)
-        return self._page(query, InferenceRun, limit, offset)
+        return self._list(principal, InferenceRun, job_id, project_id, limit, offset)
 
     # --- shared -------------------------------------------------------------------------------
 
     def _project_visible(self, principal: Principal, project_id: uuid.UUID) -> bool:
         return self.jobs._project_visible(principal, project_id)
 
-    def _scoped(self, query: Any, table: Any, principal: Principal) -> Any:
-        query = query.where(table.organization_id == principal.organization_id)
+    def _visible(
+        self, principal: Principal, table: type[_Record], record_id: uuid.UUID, *, what: str
+    ) -> _Record:
+        """The record if it is in the caller's organization and a project they see; else
+        "not found" (existence does not leak)."""
+        record = self.session.scalar(
+            select(table).where(
+                table.id == record_id, table.organization_id == principal.organization_id
+            )
+        )
+        if record is None or not self._project_visible(principal, record.project_id):
+            raise NotFound(f"{what} not found", code=f"{what.replace(' ', '_')}_not_found")
+        return record
+
+    def _list(
+        self,
+        principal: Principal,
+        table: type[_Record],
+        job_id: uuid.UUID | None,
+        project_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[_Record], int]:
+        """Records of the caller's organization in projects they see, newest first; optionally
+        those using one training job's model, or of one project."""
+        query = select(table).where(table.organization_id == principal.organization_id)
         if not principal.can(Action.PROJECT_VIEW_ALL):
             query = query.where(
                 table.project_id.in_(
@@ -435,9 +437,10 @@ class ModelWorkService:
                     )
                 )
             )
-        return query
-
-    def _page(self, query: Any, table: Any, limit: int, offset: int) -> tuple[Sequence[Any], int]:
+        if job_id is not None:
+            query = query.where(table.source_job_id == job_id)
+        if project_id is not None:
+            query = query.where(table.project_id == project_id)
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(table.created_at.desc(), table.id).limit(limit).offset(offset)
