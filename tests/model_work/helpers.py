@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -47,3 +48,20 @@ def trained_job(
 
 def predict_files(*images: tuple[str, bytes, str]) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("files", image) for image in images]
+
+
+def export_json(client: TestClient, account: Account, job_id: str) -> httpx.Response:
+    """Ask for a `json` export (the reference trainer's format) of the job's best checkpoint."""
+    return client.post(
+        "/api/v1/exports", json={"job_id": job_id, "format": "json"}, headers=account.headers
+    )
+
+
+def predict_one(client: TestClient, account: Account, job_id: str, **data: str) -> httpx.Response:
+    """A quick test inference of one small PNG named `a.png`; `data` are the form fields."""
+    return client.post(
+        f"/api/v1/training/jobs/{job_id}/predict",
+        files=predict_files(("a.png", png(), "image/png")),
+        data=data,
+        headers=account.headers,
+    )

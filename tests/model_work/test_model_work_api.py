@@ -14,7 +14,14 @@ from lensforge.models import InferenceRun, ModelExport, TrainingJob
 from tests.datasets.importing import bytes_zip, upload
 from tests.fixtures.app import member_with_role, sign_up
 from tests.jobs.helpers import claim, create_job, receive_json, sessions
-from tests.model_work.helpers import image_bytes, png, predict_files, trained_job
+from tests.model_work.helpers import (
+    export_json,
+    image_bytes,
+    png,
+    predict_files,
+    predict_one,
+    trained_job,
+)
 
 API = "/api/v1"
 
@@ -104,17 +111,10 @@ def test_a_job_without_checkpoints_cannot_be_exported_or_used(
 ) -> None:
     account = sign_up(client)
     job = create_job(client, account, tmp_path / "data")
-    export = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=account.headers
-    )
+    export = export_json(client, account, job.job_id)
     assert export.status_code == 409
     assert export.json()["error"]["code"] == "no_checkpoint"
-    predict = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        data={"wait": "0"},
-        headers=account.headers,
-    )
+    predict = predict_one(client, account, job.job_id, wait="0")
     assert predict.status_code == 409
     assert predict.json()["error"]["code"] == "no_checkpoint"
     assert _count(client, InferenceRun) == 0
@@ -192,12 +192,7 @@ def test_the_trainer_of_an_inference_job_gets_exactly_its_model_and_images(
 ) -> None:
     account = sign_up(client)
     job, _ = trained_job(client, account, tmp_path / "data")
-    run = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        data={"wait": "0"},
-        headers=account.headers,
-    ).json()["run"]
+    run = predict_one(client, account, job.job_id, wait="0").json()["run"]
     trainer = claim(client, run["job_id"])
     spec = trainer.get().json()
     assert spec["kind"] == "inference"
@@ -219,12 +214,7 @@ def test_malformed_predictions_fail_the_run_naming_the_first_bad_field(
 ) -> None:
     account = sign_up(client)
     job, _ = trained_job(client, account, tmp_path / "data")
-    run = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        data={"wait": "0"},
-        headers=account.headers,
-    ).json()["run"]
+    run = predict_one(client, account, job.job_id, wait="0").json()["run"]
     trainer = claim(client, run["job_id"])
     trainer.report("started")
     bad = (
@@ -248,9 +238,7 @@ def test_a_guest_sees_runs_and_exports_but_cannot_create_them(
 ) -> None:
     admin = sign_up(client)
     job, _ = trained_job(client, admin, tmp_path / "data")
-    export = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=admin.headers
-    ).json()
+    export = export_json(client, admin, job.job_id).json()
     guest = member_with_role(client, admin, "guest")
     added = client.post(
         f"{API}/projects/{job.project_id}/members",
@@ -261,15 +249,9 @@ def test_a_guest_sees_runs_and_exports_but_cannot_create_them(
     outsider = member_with_role(client, admin, "standard_engineer")  # not in the project
     assert client.get(f"{API}/exports/{export['id']}", headers=outsider.headers).status_code == 404
     assert client.get(f"{API}/exports/{export['id']}", headers=guest.headers).status_code == 200
-    refused = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=guest.headers
-    )
+    refused = export_json(client, guest, job.job_id)
     assert refused.status_code == 403
-    predict = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        headers=guest.headers,
-    )
+    predict = predict_one(client, guest, job.job_id)
     assert predict.status_code == 403
 
 
@@ -278,15 +260,8 @@ def test_another_organization_sees_nothing_and_cannot_use_the_model(
 ) -> None:
     owner = sign_up(client)
     job, _ = trained_job(client, owner, tmp_path / "data")
-    export = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=owner.headers
-    ).json()
-    run = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        data={"wait": "0"},
-        headers=owner.headers,
-    ).json()["run"]
+    export = export_json(client, owner, job.job_id).json()
+    run = predict_one(client, owner, job.job_id, wait="0").json()["run"]
     stranger = sign_up(client)
     for path in (
         f"/exports/{export['id']}",
@@ -299,15 +274,9 @@ def test_another_organization_sees_nothing_and_cannot_use_the_model(
         assert response.status_code == 404, (path, response.text)
     assert client.get(f"{API}/exports", headers=stranger.headers).json()["total"] == 0
     assert client.get(f"{API}/inference", headers=stranger.headers).json()["total"] == 0
-    used = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=stranger.headers
-    )
+    used = export_json(client, stranger, job.job_id)
     assert used.status_code == 404
-    predicted = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        headers=stranger.headers,
-    )
+    predicted = predict_one(client, stranger, job.job_id)
     assert predicted.status_code == 404
 
 
@@ -316,22 +285,11 @@ def test_an_export_or_inference_job_is_not_a_model_source(
 ) -> None:
     account = sign_up(client)
     job, _ = trained_job(client, account, tmp_path / "data")
-    export = client.post(
-        f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=account.headers
-    ).json()
-    again = client.post(
-        f"{API}/exports",
-        json={"job_id": export["job_id"], "format": "json"},
-        headers=account.headers,
-    )
+    export = export_json(client, account, job.job_id).json()
+    again = export_json(client, account, export["job_id"])
     assert again.status_code == 422
     assert again.json()["error"]["code"] == "not_a_training_job"
-    unfinished = client.post(
-        f"{API}/training/jobs/{job.job_id}/predict",
-        files=predict_files(("a.png", png(), "image/png")),
-        data={"export_id": export["id"], "wait": "0"},
-        headers=account.headers,
-    )
+    unfinished = predict_one(client, account, job.job_id, export_id=export["id"], wait="0")
     assert unfinished.status_code == 409
     assert unfinished.json()["error"]["code"] == "export_not_ready"
 
@@ -345,9 +303,7 @@ def test_export_status_and_the_verified_artifact_are_sent_live_to_project_subscr
         assert receive_json(ws)["type"] == "ready"
         ws.send_json({"action": "subscribe", "project_id": job.project_id})
         assert receive_json(ws)["type"] == "subscribed"
-        export = client.post(
-            f"{API}/exports", json={"job_id": job.job_id, "format": "json"}, headers=account.headers
-        ).json()
+        export = export_json(client, account, job.job_id).json()
         trainer = claim(client, export["job_id"])
         trainer.report("started")
         artifact = b'{"format": "lensforge-reference-model/1"}'
