@@ -8,13 +8,12 @@ pass."""
 from __future__ import annotations
 
 import shutil
-import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from lensforge.sdk import ConfigurationError, Trainer
-from lensforge.trainers.ultralytics import failures, offline, verification
+from lensforge.trainers.ultralytics import offline, verification
+from lensforge.trainers.ultralytics.entry import run_job
 
 # Options of the job (the manifest's `capabilities.export_options`) -> Ultralytics arguments.
 FORMAT_ARGUMENTS = {
@@ -26,24 +25,7 @@ VERIFY_CONF = 0.25
 
 
 def main() -> int:
-    try:
-        trainer = Trainer()
-    except ConfigurationError as exc:
-        print(f"ultralytics export: {exc}", file=sys.stderr)
-        return 1
-    trainer.install_signal_handlers()
-    offline.prepare(trainer.config.work_dir / "ultralytics-config")
-    try:
-        run(trainer)
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and trainer.should_stop():
-            trainer.close()
-            return 0
-        trainer.report_failed(failures.classify(exc), failures.message(exc), traceback.format_exc())
-        trainer.close()
-        return 1
-    trainer.close()
-    return 0
+    return run_job("ultralytics export", run)
 
 
 def export_arguments(fmt: str, options: dict[str, Any], imgsz: int) -> dict[str, Any]:

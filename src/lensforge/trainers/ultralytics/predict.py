@@ -4,33 +4,15 @@ schema (`report_predictions`)."""
 
 from __future__ import annotations
 
-import sys
-import traceback
 from typing import Any
 
-from lensforge.sdk import ConfigurationError, Trainer
-from lensforge.trainers.ultralytics import failures, offline
+from lensforge.sdk import Trainer
+from lensforge.trainers.ultralytics import offline
+from lensforge.trainers.ultralytics.entry import run_job
 
 
 def main() -> int:
-    try:
-        trainer = Trainer()
-    except ConfigurationError as exc:
-        print(f"ultralytics predict: {exc}", file=sys.stderr)
-        return 1
-    trainer.install_signal_handlers()
-    offline.prepare(trainer.config.work_dir / "ultralytics-config")
-    try:
-        run(trainer)
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and trainer.should_stop():
-            trainer.close()
-            return 0
-        trainer.report_failed(failures.classify(exc), failures.message(exc), traceback.format_exc())
-        trainer.close()
-        return 1
-    trainer.close()
-    return 0
+    return run_job("ultralytics predict", run)
 
 
 def run(trainer: Trainer) -> None:

@@ -12,14 +12,13 @@ which stops the run by raising `Cancelled` out of the loop. A resumed attempt do
 from __future__ import annotations
 
 import shutil
-import sys
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lensforge.sdk import CheckpointNotFound, ConfigurationError, Trainer
 from lensforge.trainers.ultralytics import failures, layout, offline
+from lensforge.trainers.ultralytics.entry import Cancelled, run_job
 from lensforge.trainers.ultralytics.metrics import BEST_METRIC, clean_metrics, diverged
 from lensforge.trainers.ultralytics.options import (
     ULTRALYTICS_TASK,
@@ -29,10 +28,6 @@ from lensforge.trainers.ultralytics.options import (
     train_options,
 )
 from lensforge.trainers.ultralytics.uploads import CheckpointUploader
-
-
-class Cancelled(Exception):
-    """The user asked to stop: leave Ultralytics' loop, report nothing more."""
 
 
 @dataclass
@@ -52,28 +47,7 @@ class Progress:
 
 
 def main() -> int:
-    try:
-        trainer = Trainer()
-    except ConfigurationError as exc:  # nothing to report to: say it where the worker logs
-        print(f"ultralytics trainer: {exc}", file=sys.stderr)
-        return 1
-    trainer.install_signal_handlers()
-    offline.prepare(trainer.config.work_dir / "ultralytics-config")
-    try:
-        run(trainer)
-    except Cancelled:
-        trainer.info("cancelled: stopping without reporting more")
-        trainer.close()
-        return 0
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit) and trainer.should_stop():
-            trainer.close()
-            return 0
-        trainer.report_failed(failures.classify(exc), failures.message(exc), traceback.format_exc())
-        trainer.close()
-        return 1
-    trainer.close()
-    return 0
+    return run_job("ultralytics trainer", run)
 
 
 def run(trainer: Trainer) -> None:
