@@ -6,15 +6,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import typer
-from rich.filesize import decimal
-from rich.progress import TaskID
-
-from lensforge.cli._dataset_render import transfer_progress
-from lensforge.cli.output import err_console, fail
+from lensforge.cli._dataset_render import resumable_upload
+from lensforge.cli.output import fail
 from lensforge.client import LensforgeClient, ModelArtifact, NotFoundError, Project
-
-EXIT_INTERRUPTED = 130
 
 
 def find_artifact(
@@ -46,23 +40,7 @@ def upload_artifact(
     client: LensforgeClient, project: Project, path: Path, name: str
 ) -> ModelArtifact:
     """Upload with a progress bar (resumable: Ctrl-C, then the same command, continues)."""
-    with transfer_progress() as progress:
-        task: TaskID | None = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                task = progress.add_task(f"upload {path.name}", total=total, completed=done)
-                if done:
-                    progress.console.print(
-                        f"resuming: {decimal(done)} of {decimal(total)} already on the server"
-                    )
-            else:
-                progress.update(task, completed=done)
-
-        try:
-            return client.artifacts.upload(path, project.id, name, on_progress=advance)
-        except KeyboardInterrupt:
-            progress.stop()
-            err_console.print("upload interrupted; run the same command again to resume it")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+    return resumable_upload(
+        path.name,
+        lambda advance: client.artifacts.upload(path, project.id, name, on_progress=advance),
+    )

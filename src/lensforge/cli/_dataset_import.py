@@ -13,15 +13,18 @@ from typing import Annotated
 
 import typer
 from platformdirs import user_cache_dir
-from rich.filesize import decimal
 from rich.markup import escape
-from rich.progress import TaskID
 
 from lensforge.cli import projects
 from lensforge.cli._client import open_client, print_json
 from lensforge.cli._dataset_refs import JsonOption, find_in_project, split_config
-from lensforge.cli._dataset_render import ImportProgressBar, print_import, transfer_progress
-from lensforge.cli.output import err_console, fail
+from lensforge.cli._dataset_render import (
+    ImportProgressBar,
+    print_import,
+    resumable_upload,
+    transfer_progress,
+)
+from lensforge.cli.output import EXIT_INTERRUPTED, err_console, fail
 from lensforge.client import (
     Dataset,
     DatasetImport,
@@ -38,7 +41,6 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".ta
 # Already-compressed files are stored as they are: deflating them costs time and saves nothing.
 _STORED = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".zip", ".gz"})
 _CHUNK = 1024 * 1024
-EXIT_INTERRUPTED = 130
 # One string per paragraph: Typer keeps a docstring's line breaks, which wrap badly.
 IMPORT_HELP = (
     "Import data into a new version of a dataset.\n\n"
@@ -173,29 +175,10 @@ def _target_dataset(
 def _upload(client: LensforgeClient, project_id: uuid.UUID, local: Path) -> str:
     """Upload the archive (a folder is zipped first) and return the completed upload's id."""
     archive = stage_folder(local) if local.is_dir() else local
-    with transfer_progress() as progress:
-        task: TaskID | None = None
-
-        def advance(done: int, total: int) -> None:
-            nonlocal task
-            if task is None:
-                # Created at the first report, so bytes sent in an earlier run (a resume)
-                # do not count towards the speed shown.
-                name = local.resolve().name
-                task = progress.add_task(f"upload {name}", total=total, completed=done)
-                if done:
-                    progress.console.print(
-                        f"resuming: {decimal(done)} of {decimal(total)} already on the server"
-                    )
-            else:
-                progress.update(task, completed=done)
-
-        try:
-            upload = client.uploads.upload_file(project_id, archive, on_progress=advance)
-        except KeyboardInterrupt:
-            progress.stop()
-            err_console.print("upload interrupted; run the same command again to resume it")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+    upload = resumable_upload(
+        local.resolve().name,
+        lambda advance: client.uploads.upload_file(project_id, archive, on_progress=advance),
+    )
     if archive != local:
         archive.unlink(missing_ok=True)  # uploaded: the staged zip is no longer needed
     return str(upload.id)

@@ -3,6 +3,11 @@ progress bars of uploads, imports and downloads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.filesize import decimal
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -19,7 +24,7 @@ from rich.progress import (
 from rich.table import Column, Table
 
 from lensforge.cli._client import when
-from lensforge.cli.output import console, err_console
+from lensforge.cli.output import EXIT_INTERRUPTED, console, err_console
 from lensforge.client import DatasetImport, DatasetVersion, ImportIssue, VersionDiff, VersionStats
 
 MAX_ISSUE_ROWS = 50
@@ -29,6 +34,9 @@ _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "running": "cyan", 
 
 
 # --- progress ----------------------------------------------------------------------------------
+
+
+T = TypeVar("T")
 
 
 def transfer_progress() -> Progress:
@@ -41,6 +49,32 @@ def transfer_progress() -> Progress:
         TimeRemainingColumn(),
         console=err_console,
     )
+
+
+def resumable_upload(label: str, send: Callable[[Callable[[int, int], None]], T]) -> T:
+    """`send(on_progress)` under a transfer bar named `upload <label>`. The bar is created at the
+    first report, so bytes sent in an earlier run (a resume) do not count towards the speed
+    shown. Ctrl-C says how to resume and exits 130."""
+    with transfer_progress() as progress:
+        task: TaskID | None = None
+
+        def advance(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"upload {label}", total=total, completed=done)
+                if done:
+                    progress.console.print(
+                        f"resuming: {decimal(done)} of {decimal(total)} already on the server"
+                    )
+            else:
+                progress.update(task, completed=done)
+
+        try:
+            return send(advance)
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print("upload interrupted; run the same command again to resume it")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 class ImportProgressBar:

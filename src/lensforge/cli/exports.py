@@ -17,7 +17,7 @@ from lensforge.cli._job_refs import JobArgument, find_job, parse_value
 from lensforge.cli._job_render import status
 from lensforge.cli._model_work_refs import CheckpointOption, find_export
 from lensforge.cli._model_work_render import exports_table, print_export
-from lensforge.cli.output import EXIT_FAILURE, console, err_console
+from lensforge.cli.output import EXIT_FAILURE, EXIT_INTERRUPTED, console, err_console
 from lensforge.cli.train import field_errors
 from lensforge.client import LensforgeClient, ModelExport, ValidationError
 
@@ -28,7 +28,6 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="File or folder (default: the server's file name)."),
 ]
-EXIT_INTERRUPTED = 130
 POLL_SECONDS = 1.0
 EXPORT_HELP = (
     "Export a training job's model to another format (ONNX, ...), checked against the PyTorch "

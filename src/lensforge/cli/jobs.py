@@ -24,7 +24,7 @@ from lensforge.cli._job_render import (
     status,
     transitions_table,
 )
-from lensforge.cli.output import console, err_console
+from lensforge.cli.output import EXIT_INTERRUPTED, console, err_console
 from lensforge.cli.projects import resolve as resolve_project
 from lensforge.client import JobDetail, JobEvent, LogLine
 from lensforge.client.job_models import JOB_STATUSES, LOG_LEVELS
@@ -34,7 +34,6 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-EXIT_INTERRUPTED = 130
 _RELATIVE = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 

@@ -16,10 +16,9 @@ from lensforge.cli._job_refs import JobArgument, find_job
 from lensforge.cli._job_render import status
 from lensforge.cli._model_work_refs import CheckpointOption, find_export, model_source
 from lensforge.cli._model_work_render import result_table
-from lensforge.cli.output import console, err_console, fail
+from lensforge.cli.output import EXIT_INTERRUPTED, console, err_console, fail
 from lensforge.client import ImageResult, InferenceRun, LensforgeClient
 
-EXIT_INTERRUPTED = 130
 MAX_IMAGES = 20
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 PREDICT_HELP = (

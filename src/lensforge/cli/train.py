@@ -17,11 +17,17 @@ from lensforge.cli._job_follow import Follower
 from lensforge.cli._job_refs import apply_set, merge, read_config_file
 from lensforge.cli._job_render import status
 from lensforge.cli._train_view import TrainingView, summary
-from lensforge.cli.output import EXIT_FAILURE, EXIT_USAGE, console, err_console, fail
+from lensforge.cli.output import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    console,
+    err_console,
+    fail,
+)
 from lensforge.cli.projects import resolve as resolve_project
 from lensforge.client import FieldError, JobDetail, LensforgeClient, ValidationError
 
-EXIT_INTERRUPTED = 130
 TRAIN_HELP = (
     "Train a model on a dataset version: the config is built from the options (a config file, "
     "then the shortcuts such as --epochs, then each --set), checked against the trainer's "
