@@ -14,7 +14,7 @@ from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
-from lensforge.errors import Conflict, NotFound, ValidationFailed
+from lensforge.errors import Conflict, ValidationFailed
 from lensforge.inference.render import render_png
 from lensforge.inference.results import ImageResult
 from lensforge.jobs.api import OrchestratorDep, RegistryDep
@@ -23,7 +23,6 @@ from lensforge.kit.schemas import Page
 from lensforge.model_work import reads
 from lensforge.model_work.capabilities import capabilities
 from lensforge.model_work.images import SentImage, store_images
-from lensforge.model_work.keys import input_image_key
 from lensforge.model_work.schemas import (
     Capabilities,
     ExportCreate,
@@ -305,8 +304,7 @@ def rendered_image(
     """The image with its predictions drawn (boxes, polygons, keypoints, labels)."""
     run = ModelWorkService(session, registry).visible_run(principal, run_id)
     result = ImageResult.model_validate(reads.result_at(store, run, index))
-    key = input_image_key(run.organization_id, run.input_origin, run.images[index]["sha256"])
-    with store.open(key) as source:
+    with store.open(reads.image_key_at(run, index)) as source:
         png = render_png(source, result)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
@@ -325,10 +323,7 @@ def original_image(
     principal: Principal = requires(Action.JOB_READ),
 ) -> Response:
     run = ModelWorkService(session, registry).visible_run(principal, run_id)
-    if not 0 <= index < run.image_count:
-        raise NotFound(f"the run has images 0..{run.image_count - 1}", code="image_not_found")
-    image = run.images[index]
-    stream = store.open(input_image_key(run.organization_id, run.input_origin, image["sha256"]))
+    stream = store.open(reads.image_key_at(run, index))
     return StreamingResponse(
         iter(lambda: stream.read(1024 * 1024), b""),
         media_type="application/octet-stream",

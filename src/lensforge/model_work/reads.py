@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lensforge.errors import Conflict, NotFound
+from lensforge.model_work.keys import input_image_key
 from lensforge.model_work.schemas import ExportRead, InferenceRunRead
 from lensforge.models import InferenceRun, ModelExport, TrainingJob
 from lensforge.storage.base import ObjectStore
@@ -87,9 +88,15 @@ def results_page(
     return page
 
 
-def result_at(store: ObjectStore, run: InferenceRun, index: int) -> dict[str, Any]:
+def image_key_at(run: InferenceRun, index: int) -> str:
+    """The stored image `index` of the run (404 outside the run's images)."""
     if not 0 <= index < run.image_count:
         raise NotFound(f"the run has images 0..{run.image_count - 1}", code="image_not_found")
+    return input_image_key(run.organization_id, run.input_origin, run.images[index]["sha256"])
+
+
+def result_at(store: ObjectStore, run: InferenceRun, index: int) -> dict[str, Any]:
+    image_key_at(run, index)  # the same 404 for an index outside the run
     found = results_page(store, run, offset=index, limit=1)
     if not found:
         raise NotFound("no result for this image", code="image_not_found")
