@@ -4,6 +4,7 @@ go out the same way, then are reported."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -56,13 +57,9 @@ def download_source_model(trainer: Trainer, dest: Path | None) -> Path:
     """The checkpoint or exported model this job uses, verified; cached in the work dir."""
     info: dict[str, Any] = trainer.api.call("GET", "/source")
     name = _UNSAFE.sub("_", str(info["name"])) or "model"
-    target = dest or trainer.config.work_dir / "source" / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sha = info.get("sha256")
-    if target.is_file() and sha and storage_sha256(target) == sha:
-        return target
-    _fetch(trainer, "/source", "", str(info["url"]), target, sha)
-    return target
+    return _cached_download(
+        trainer, "/source", info, dest or trainer.config.work_dir / "source" / name
+    )
 
 
 def download_weights(trainer: Trainer, dest: Path | None) -> Path | None:
@@ -73,12 +70,17 @@ def download_weights(trainer: Trainer, dest: Path | None) -> Path | None:
         return None
     info: dict[str, Any] = trainer.api.call("GET", "/weights")
     name = _UNSAFE.sub("_", str(info["filename"]).rsplit("/", 1)[-1]) or "weights.pt"
-    sha = str(info["sha256"])
-    target = dest or trainer.config.work_dir / "weights" / sha[:16] / name
+    folder = trainer.config.work_dir / "weights" / str(info["sha256"])[:16]
+    return _cached_download(trainer, "/weights", info, dest or folder / name)
+
+
+def _cached_download(trainer: Trainer, path: str, info: dict[str, Any], target: Path) -> Path:
+    """`info["url"]` into `target`, unless a file with the expected SHA-256 is already there."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.is_file() and storage_sha256(target) == sha:
+    sha = info.get("sha256")
+    if target.is_file() and sha and storage_sha256(target) == sha:
         return target
-    _fetch(trainer, "/weights", "", str(info["url"]), target, sha)
+    _fetch(trainer, path, "", str(info["url"]), target, sha)
     return target
 
 
@@ -159,13 +161,8 @@ def verification_summary(report: Mapping[str, Any]) -> str:
 
 
 def storage_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _finite(value: Any) -> Any:
