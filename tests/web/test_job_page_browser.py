@@ -177,7 +177,9 @@ def test_the_job_page_after_an_ultralytics_like_run(
     lr_chart = page.get_by_test_id("chart-lr")
     expect(lr_chart).to_be_visible()
     label = lr_chart.get_attribute("aria-label") or ""
-    assert "lr/pg0" in label and "lr/pg2" in label and label.endswith("by epoch"), label
+    assert "lr/pg0" in label, label
+    assert "lr/pg2" in label, label
+    assert label.endswith("by epoch"), label
     for other in ("chart-loss", "chart-map", "chart-pr"):
         chart = page.get_by_test_id(other)
         expect(chart).to_be_visible()
@@ -185,7 +187,8 @@ def test_the_job_page_after_an_ultralytics_like_run(
         assert chart.get_attribute("data-x-label") == "epoch"
     assert page.get_by_test_id("chart-other").count() == 0  # nothing left unclassified
     ticks = (lr_chart.get_attribute("data-y-ticks") or "").split("|")
-    assert len(ticks) >= 3 and all(0 < len(t) <= 6 for t in ticks), ticks
+    assert len(ticks) >= 3, ticks
+    assert all(0 < len(t) <= 6 for t in ticks), ticks
 
     # Every plot is decoded by the browser; the table is data.
     plots = page.get_by_test_id("artifact-plot").locator("img")

@@ -14,8 +14,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from lensforge.kit.db import transaction
 from lensforge.jobs.state import JobStatus, transition
+from lensforge.kit.db import transaction
 from lensforge.models import JobAttempt, TrainingJob
 from tests.fixtures.app import sign_up
 from tests.jobs.helpers import claim, create_job, end_attempt, sessions
@@ -154,7 +154,8 @@ def test_the_new_job_form_offers_the_trainer_and_models_of_the_datasets_task(
     # Ultralytics has models made for detection: it fits better than the generic reference one.
     assert 'name="trainer" value="ultralytics"' in html
     models = re.findall(r'<option value="([^"]+)"[^>]*>[^<]* — ', html)
-    assert "yolo11n" in models and "yolov8n" in models
+    assert "yolo11n" in models
+    assert "yolov8n" in models
     assert not [m for m in models if m.endswith(("-cls", "-seg", "-pose"))], models
 
     # Asked for by name, a fitting trainer is kept; its models are still the task's.
