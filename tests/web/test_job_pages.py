@@ -17,7 +17,7 @@ from PIL import Image
 from lensforge.jobs.state import JobStatus, transition
 from lensforge.kit.db import transaction
 from lensforge.models import JobAttempt, TrainingJob
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import member_with_role, sign_up
 from tests.jobs.helpers import claim, create_job, end_attempt, sessions
 from tests.web.helpers import browser_for
 
@@ -140,6 +140,9 @@ def test_login_lands_on_the_home_page(client: TestClient) -> None:
     assert browser.get("/").status_code == 200
     login = browser.get("/login").text
     assert 'name="next" value="/"' in login
+    # Every role has a home page (a guest sees the projects it is a member of).
+    guest = browser_for(client, member_with_role(client, user, "guest"))
+    assert guest.get("/").status_code == 200
 
 
 def test_the_new_job_form_offers_the_trainer_and_models_of_the_datasets_task(
