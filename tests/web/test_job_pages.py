@@ -166,3 +166,28 @@ def test_the_new_job_form_offers_the_trainer_and_models_of_the_datasets_task(
     assert 'name="trainer" value="reference"' in reference
     # The trainer select keeps the dataset when it switches trainer.
     assert f"trainer=ultralytics&amp;dataset={setup.dataset_id}" in reference
+
+
+def test_an_evaluation_of_an_earlier_attempt_says_so(client: TestClient, tmp_path: Path) -> None:
+    user = sign_up(client)
+    setup = create_job(client, user, tmp_path / "data")
+    first = claim(client, setup.job_id)
+    first.report("started")
+    table = json.dumps({"columns": ["class"], "rows": [["cat"]]}).encode()
+    stored = first.client.put(
+        first.url("/artifacts/per_class.json"),
+        content=table,
+        params={"kind": "table"},
+        headers={**first.headers, "Content-Type": "application/json"},
+    )
+    assert stored.status_code == 200, stored.text
+    first.report("failed", {"error_type": "training", "message": "diverged"})
+    browser = browser_for(client, user)
+    source = 'data-testid="evaluation-source">'
+    assert f"{source}reported by the trainer" in browser.get(f"/jobs/{setup.job_id}").text
+
+    restarted = client.post(f"/api/v1/training/jobs/{setup.job_id}/restart", headers=user.headers)
+    assert restarted.status_code == 202, restarted.text
+    claim(client, setup.job_id).report("started")
+    html = browser.get(f"/jobs/{setup.job_id}").text
+    assert f"{source}from attempt 1: the current attempt has not reported its own yet" in html

@@ -111,7 +111,7 @@ async def _job_context(api: Api, job_id: str) -> dict[str, Any]:
         "checkpoints": checkpoints,
         "metric_columns": job_view.metric_columns(checkpoints),
         "attempts": job_view.attempt_rows(job["attempts"]),
-        "evaluation": job_view.artifact_sections(artifacts, tables),
+        "evaluation": job_view.artifact_sections(artifacts, tables, job["attempt_count"]),
         "is_number": job_view.is_number,
         "active": job["status"] in ACTIVE,
         "nav": "jobs",

@@ -59,13 +59,21 @@ def metric_columns(checkpoints: list[dict[str, Any]]) -> list[str]:
 
 
 def artifact_sections(
-    artifacts: list[dict[str, Any]], tables: dict[str, Any]
-) -> dict[str, list[dict[str, Any]]]:
-    """Tables (with their data) and plots; sample prediction images last among the plots."""
+    artifacts: list[dict[str, Any]], tables: dict[str, Any], current_attempt: int
+) -> dict[str, Any]:
+    """Tables (with their data) and plots, sample prediction images last among the plots;
+    `earlier` when they came from an attempt before the current one (a restarted job shows its
+    previous evaluation until the new run reports its own)."""
     shown_tables = [{**a, "table": tables[a["name"]]} for a in artifacts if a["name"] in tables]
     plots = [a for a in artifacts if a["kind"] == "plot"]
     plots.sort(key=lambda a: ("pred" in a["name"] or "batch" in a["name"], a["name"]))
-    return {"tables": shown_tables, "plots": plots}
+    attempt = max((a["attempt_number"] for a in artifacts), default=None)
+    return {
+        "tables": shown_tables,
+        "plots": plots,
+        "attempt": attempt,
+        "earlier": attempt is not None and attempt < current_attempt,
+    }
 
 
 def is_number(value: Any) -> bool:
