@@ -189,6 +189,10 @@ def test_the_job_page_after_an_ultralytics_like_run(
     ticks = (lr_chart.get_attribute("data-y-ticks") or "").split("|")
     assert len(ticks) >= 3, ticks
     assert all(0 < len(t) <= 6 for t in ticks), ticks
+    # The legend shows the last epoch's values, a tiny learning rate as such (not "0").
+    values = lr_chart.locator(".u-legend .u-value")
+    expect(values.nth(0)).to_have_text("12")
+    expect(values.nth(1)).to_have_text("1.00e-6")
 
     # Every plot is decoded by the browser; the table is data.
     plots = page.get_by_test_id("artifact-plot").locator("img")

@@ -27,6 +27,13 @@
     }
     return String(Number(value.toPrecision(3)));
   }
+
+  // Legend values: 4 significant digits, scientific for tiny ones (an lr of 2e-6 is not "0").
+  function legendValue(_plot, value) {
+    if (value == null) return "—";
+    if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
+    return String(Number(value.toPrecision(4)));
+  }
   const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const color = (i) => `hsl(${(i * 67 + 230) % 360}, 70%, 50%)`;
 
@@ -152,7 +159,7 @@
             { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
             { size: 56, values: (_u, splits) => { const shown = splits.map(tick); element.dataset.yTicks = shown.join("|"); return shown; } },
           ],
-          series: [{ label: xLabel }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
+          series: [{ label: xLabel }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, value: legendValue, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
           legend: { live: true },
         }, data, element.querySelector(".plot"));
         this.panels.set(group.id, { plot, signature, element });
@@ -166,7 +173,10 @@
     }
 
     resize() {
-      for (const panel of this.panels.values()) panel.plot.setSize({ width: this.width(), height: 240 });
+      for (const panel of this.panels.values()) {
+        panel.plot.setSize({ width: this.width(), height: 240 });
+        latest(panel.plot, panel.plot.data[0].length); // a resize clears the legend's values
+      }
     }
 
     rebuild() {
