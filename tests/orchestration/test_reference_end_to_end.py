@@ -4,6 +4,7 @@ killed mid-run and a new one resuming the job from its last checkpoint."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,6 +95,22 @@ def test_reference_trainer_completes_under_a_local_worker(
     assert done.status == "completed", done.status_reason
     assert [step for step, _ in _metrics(sessions, job_id)] == [1, 2, 3]
     assert _last_checkpoint_epoch(sessions, job_id) == 3
+    _assert_evaluation_artifacts(client, account.headers, job.job_id)
+
+
+def _assert_evaluation_artifacts(client: TestClient, headers: dict[str, str], job_id: str) -> None:
+    """The trainer's final evaluation went through the SDK to the job's artifacts: the
+    per-class table as data, the confusion matrix as a PNG the API serves back."""
+    listed = client.get(f"/api/v1/training/jobs/{job_id}/artifacts", headers=headers)
+    assert listed.status_code == 200, listed.text
+    by_name = {a["name"]: a for a in listed.json()}
+    assert set(by_name) == {"per_class.json", "confusion_matrix.png"}
+    table = client.get(by_name["per_class.json"]["url"], headers=headers).json()
+    assert table["columns"] == ["class", "val samples", "precision", "recall"]
+    assert [row[0] for row in table["rows"]] == ["cat", "dog"]
+    plot = client.get(by_name["confusion_matrix.png"]["url"], headers=headers)
+    assert plot.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(plot.content)).size[0] > 100
 
 
 def test_worker_killed_mid_run_is_resumed_by_the_next_worker_from_the_last_checkpoint(

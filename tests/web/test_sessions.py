@@ -93,7 +93,7 @@ def test_login_logout_and_the_old_cookie_stops_working(client: TestClient) -> No
         },
     )
     assert response.status_code == 303
-    assert response.headers["location"] == "/projects"  # no open redirect
+    assert response.headers["location"] == "/"  # no open redirect: the home page
     session = browser.cookies[SESSION_COOKIE]
     assert browser.get("/projects").status_code == 200
 

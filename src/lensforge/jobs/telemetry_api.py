@@ -7,16 +7,24 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
 from lensforge.jobs.api import RegistryDep
+from lensforge.jobs.artifact_service import ArtifactService
 from lensforge.jobs.reports import LOG_LEVELS, LogLevel
 from lensforge.jobs.service import JobService
 from lensforge.jobs.telemetry_repository import TelemetryRepository
-from lensforge.jobs.telemetry_schemas import CheckpointRead, LogLine, MetricPoint, MetricSeries
+from lensforge.jobs.telemetry_schemas import (
+    ArtifactRead,
+    CheckpointRead,
+    LogLine,
+    MetricPoint,
+    MetricSeries,
+)
 from lensforge.kit.schemas import Page
 
 router = APIRouter(prefix="/training/jobs", tags=["training"])
@@ -101,3 +109,59 @@ def job_checkpoints(
         )
         for row in TelemetryRepository(session).checkpoints(job.id)
     ]
+
+
+@router.get("/{job_id}/artifacts", response_model=list[ArtifactRead])
+def job_artifacts(
+    job_id: uuid.UUID,
+    session: SessionDep,
+    registry: RegistryDep,
+    store: ObjectStoreDep,
+    principal: Principal = requires(Action.JOB_READ),
+) -> list[ArtifactRead]:
+    """The plots and tables the trainer reported (tables first, then plots, by name)."""
+    job = JobService(session, registry).visible(principal, job_id)
+    return [
+        ArtifactRead(
+            name=row.name,
+            kind=row.kind,
+            title=row.title,
+            content_type=row.content_type,
+            attempt_number=row.attempt_number,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            created_at=row.created_at,
+            url=f"/api/v1/training/jobs/{job.id}/artifacts/{row.name}",
+        )
+        for row in ArtifactService(session, store).listed(job)
+    ]
+
+
+@router.get(
+    "/{job_id}/artifacts/{name}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}, "application/json": {}}}},
+)
+def job_artifact(
+    job_id: uuid.UUID,
+    name: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    store: ObjectStoreDep,
+    principal: Principal = requires(Action.JOB_READ),
+) -> Response:
+    """One artifact's content with its type (a checked PNG/JPEG image, or a JSON table)."""
+    job = JobService(session, registry).visible(principal, job_id)
+    row = ArtifactService(session, store).get(job, name)
+    with store.open(row.object_key) as stream:
+        body = stream.read()
+    return Response(
+        body,
+        media_type=row.content_type,
+        headers={
+            "Cache-Control": "private, no-cache",
+            "ETag": f'"{row.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f'inline; filename="{row.name}"',
+        },
+    )

@@ -44,3 +44,15 @@ class CheckpointRead(Schema):
     created_at: datetime
     url: str = Field(description="A presigned download link.")
     expires_in: int
+
+
+class ArtifactRead(Schema):
+    name: str
+    kind: str = Field(description="`plot` (an image) or `table` (JSON `{columns, rows}`).")
+    title: str
+    content_type: str
+    attempt_number: int
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+    url: str = Field(description="The content, through the API (same credentials).")

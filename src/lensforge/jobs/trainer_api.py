@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
+from lensforge.jobs.artifact_service import ArtifactService
+from lensforge.jobs.artifacts import (
+    MAX_PLOT_BYTES,
+    NAME_PATTERN,
+    ArtifactKind,
+    ArtifactTooLarge,
+    media_type,
+)
 from lensforge.jobs.ingest import apply_reports
 from lensforge.jobs.trainer_auth import TrainerAuth
 from lensforge.jobs.trainer_schemas import (
+    ArtifactStored,
     CheckpointDownload,
     DatasetUrlsRequest,
     Heartbeat,
@@ -125,3 +134,62 @@ def weights(service: ServiceDep) -> WeightsDownload:
 def inputs(service: ServiceDep) -> InputsResult:
     """Inference jobs: presigned GETs of exactly the run's images."""
     return service.inputs()
+
+
+async def _artifact_body(request: Request) -> bytes:
+    """The request body, read up to the largest artifact allowed (a bigger one is refused
+    before it is all received; the per-kind limit is checked after)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_PLOT_BYTES:
+        raise ArtifactTooLarge(
+            f"{declared} bytes; an artifact may have at most {MAX_PLOT_BYTES}",
+            details={"size": int(declared), "limit": MAX_PLOT_BYTES},
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_PLOT_BYTES:
+            raise ArtifactTooLarge(
+                f"more than {MAX_PLOT_BYTES} bytes; an artifact may have at most that",
+                details={"limit": MAX_PLOT_BYTES},
+            )
+    return bytes(body)
+
+
+@router.put(
+    "/artifacts/{name}",
+    response_model=ArtifactStored,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+def put_artifact(
+    request: Request,
+    session: SessionDep,
+    store: ObjectStoreDep,
+    trainer: TrainerAuth,
+    body: Annotated[bytes, Depends(_artifact_body)],
+    name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=100)],
+    kind: Annotated[ArtifactKind, Query(description="`plot` (PNG/JPEG) or `table` (JSON).")],
+    title: Annotated[str | None, Query(max_length=200)] = None,
+) -> ArtifactStored:
+    """Store a plot (PNG or JPEG, up to 8 MiB) or a table (JSON `{"columns", "rows"}`, up to
+    1 MiB) shown on the job page; checked whole (type, decoding, shape) before it is kept. The
+    same name again replaces it."""
+    row = ArtifactService(session, store).record(
+        trainer.job,
+        trainer.attempt,
+        name=name,
+        kind=kind,
+        title=title,
+        content_type=media_type(request.headers.get("content-type")),
+        body=body,
+    )
+    return ArtifactStored(name=row.name, kind=kind, size=row.size_bytes, sha256=row.sha256)

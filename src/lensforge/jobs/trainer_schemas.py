@@ -153,3 +153,10 @@ class InputImage(Schema):
 class InputsResult(Schema):
     images: list[InputImage]
     expires_in: int
+
+
+class ArtifactStored(Schema):
+    name: str
+    kind: Literal["plot", "table"]
+    size: int
+    sha256: str

@@ -22,6 +22,7 @@ from lensforge.models.job import (
     TrainingJob,
     Worker,
 )
+from lensforge.models.job_artifact import ARTIFACT_KINDS, JobArtifact
 from lensforge.models.membership import ROLE_NAMES, Membership
 from lensforge.models.model_artifact import ModelArtifact
 from lensforge.models.model_work import InferenceRun, ModelExport
@@ -32,6 +33,7 @@ from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
 __all__ = [
+    "ARTIFACT_KINDS",
     "JOB_KINDS",
     "JOB_STATUSES",
     "ROLE_NAMES",
@@ -45,6 +47,7 @@ __all__ = [
     "Event",
     "ImageBlob",
     "InferenceRun",
+    "JobArtifact",
     "JobAttempt",
     "JobCheckpoint",
     "JobLog",

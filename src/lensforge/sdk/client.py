@@ -15,14 +15,14 @@ import signal
 import sys
 import threading
 import traceback as tb
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from lensforge.sdk import dataset_download, model_work, storage
+from lensforge.sdk import artifacts, dataset_download, model_work, storage
 from lensforge.sdk.config import TrainerConfig
 from lensforge.sdk.dataset import LocalDataset
 from lensforge.sdk.errors import ErrorType, SDKError
@@ -265,6 +265,29 @@ class Trainer:
         metrics: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         return storage.upload_checkpoint(self, Path(path), kind, epoch, metrics)
+
+    def report_artifact(
+        self,
+        name: str,
+        file: str | Path | bytes,
+        kind: artifacts.ArtifactKind = "plot",
+        title: str | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        """A plot (PNG/JPEG) or table (JSON) shown on the job page (see `sdk/artifacts.py`)."""
+        return artifacts.report_artifact(
+            self, name, file, kind=kind, title=title, content_type=content_type
+        )
+
+    def report_table(
+        self,
+        name: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str | float | int | None]],
+        title: str | None = None,
+    ) -> dict[str, Any]:
+        """A table (e.g. per-class metrics) shown on the job page as data."""
+        return artifacts.report_table(self, name, columns, rows, title=title)
 
     def download_checkpoint(
         self, kind: Literal["best", "last"] = "last", dest: str | Path | None = None

@@ -4,7 +4,7 @@ first use: the plan's style (`from lensforge import sdk; sdk.report_progress(...
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +102,25 @@ def download_dataset(dest: str | Path | None = None) -> LocalDataset:
 
 def upload_file(path: str | Path, name: str) -> dict[str, Any]:
     return get_trainer().upload_file(path, name)
+
+
+def report_artifact(
+    name: str,
+    file: str | Path | bytes,
+    kind: Literal["plot", "table"] = "plot",
+    title: str | None = None,
+    content_type: str | None = None,
+) -> dict[str, Any]:
+    return get_trainer().report_artifact(name, file, kind, title, content_type)
+
+
+def report_table(
+    name: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str | float | int | None]],
+    title: str | None = None,
+) -> dict[str, Any]:
+    return get_trainer().report_table(name, columns, rows, title)
 
 
 def upload_checkpoint(

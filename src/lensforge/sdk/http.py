@@ -89,6 +89,9 @@ class Api:
         json: Any = None,
         timeout: float | None = None,
         not_found: Callable[[httpx.Response], Exception] | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> Any:
         """Request with retries through transient failures for up to `timeout` seconds (the
         config's `retry_timeout` by default); return the JSON answer or raise."""
@@ -96,8 +99,16 @@ class Api:
         failures = 0
         while True:
             try:
+                headers = self._headers
+                if content_type is not None:
+                    headers = {**headers, "Content-Type": content_type}
                 response = self.client.request(
-                    method, self.base + path, json=json, headers=self._headers
+                    method,
+                    self.base + path,
+                    json=json,
+                    content=content,
+                    params=params,
+                    headers=headers,
                 )
             except TRANSIENT_ERRORS as exc:
                 problem, wait_hint = f"{type(exc).__name__}: {exc}", None

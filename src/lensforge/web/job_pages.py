@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from lensforge.web import job_view
 from lensforge.web.backend import Api
 from lensforge.web.forms import schema_fields
 from lensforge.web.rendering import Viewer, page
@@ -44,13 +45,20 @@ async def new_job(
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         project = await api.get(f"/projects/{project_id}")
         datasets = (await api.get("/datasets", project_id=project_id, limit=200))["items"]
+        datasets = [d for d in datasets if d["latest_version_number"] > 0]
         trainers = await api.get("/trainers")
         template = await api.get(f"/training/jobs/{from_job}") if from_job else None
-        names = [t["manifest"]["name"] for t in trainers]
+        selected = dataset or (template["dataset_id"] if template else None)
+        current = next(
+            (d for d in datasets if d["id"] == selected), datasets[0] if datasets else None
+        )
+        task = current["task"] if current else None
+        # The trainer that fits the dataset's task, unless one was asked for (a clone keeps its).
+        fitting = job_view.fitting_trainers(trainers, task)
         wanted = trainer or (template["trainer"] if template else None)
-        chosen = next(
-            (t for t in trainers if t["manifest"]["name"] == wanted),
-            trainers[0] if trainers else None,
+        allowed = fitting if (task and not template) else trainers
+        chosen = next((t for t in allowed if t["manifest"]["name"] == wanted), None) or next(
+            iter(fitting or trainers), None
         )
         config = template["config"] if template else {}
         sections = []
@@ -65,12 +73,18 @@ async def new_job(
                         ),
                     }
                 )
+        fitting_names = {t["manifest"]["name"] for t in fitting}
         return {
             "project": project,
-            "datasets": [d for d in datasets if d["latest_version_number"] > 0],
-            "selected_dataset": dataset or (template["dataset_id"] if template else None),
-            "trainers": names,
+            "datasets": datasets,
+            "selected_dataset": current["id"] if current else None,
+            "task": task,
+            "trainers": [
+                {"name": t["manifest"]["name"], "fits": t["manifest"]["name"] in fitting_names}
+                for t in sorted(trainers, key=lambda t: t["manifest"]["name"] not in fitting_names)
+            ],
             "trainer": chosen,
+            "models": job_view.models_for_task(chosen, task) if chosen else [],
             "sections": sections,
             "template": template,
             "nav": "jobs",
@@ -84,11 +98,21 @@ async def _job_context(api: Api, job_id: str) -> dict[str, Any]:
     project = await api.get(f"/projects/{job['project_id']}")
     dataset = await api.optional(f"/datasets/{job['dataset_id']}")
     checkpoints = await api.get(f"/training/jobs/{job_id}/checkpoints")
+    artifacts = await api.get(f"/training/jobs/{job_id}/artifacts")
+    tables = {
+        a["name"]: await api.get(f"/training/jobs/{job_id}/artifacts/{a['name']}")
+        for a in artifacts
+        if a["kind"] == "table"
+    }
     return {
         "project": project,
         "job": job,
         "dataset": dataset,
         "checkpoints": checkpoints,
+        "metric_columns": job_view.metric_columns(checkpoints),
+        "attempts": job_view.attempt_rows(job["attempts"]),
+        "evaluation": job_view.artifact_sections(artifacts, tables, job["attempt_count"]),
+        "is_number": job_view.is_number,
         "active": job["status"] in ACTIVE,
         "nav": "jobs",
     }

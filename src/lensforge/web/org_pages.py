@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
+from lensforge.web import home_view
 from lensforge.web.backend import Api
 from lensforge.web.rendering import Viewer, page
 
@@ -14,8 +15,22 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def home() -> Response:
-    return RedirectResponse("/projects", status_code=303)
+async def home(request: Request) -> Response:
+    """Where a login lands: recent jobs with their state and best metric, datasets,
+    deployments, and the next step while the organization is still empty."""
+
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        jobs = await api.get("/training/jobs", limit=8)
+        datasets = await api.get("/datasets", limit=8)
+        return {
+            "jobs": jobs,
+            "datasets": datasets,
+            "project_names": {p["id"]: p["name"] for p in viewer.projects},
+            "steps": home_view.next_steps(viewer, datasets, jobs),
+            "nav": "home",
+        }
+
+    return await page(request, "home.html", build)
 
 
 @router.get("/projects")

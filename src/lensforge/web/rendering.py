@@ -43,14 +43,16 @@ def _when(value: str | None) -> str:
 
 
 def _size(value: int | None) -> str:
+    """Decimal units (1 kB = 1000 bytes), as browsers and file managers show the downloaded
+    file: the page and the download must agree."""
     if value is None:
         return "—"
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def _number(value: Any, digits: int = 4) -> str:

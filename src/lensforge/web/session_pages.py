@@ -32,7 +32,7 @@ def _safe_next(target: str | None) -> str:
     """Only paths on this server: an open redirect would let a link log you in elsewhere."""
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return "/projects"
+    return "/"  # the home page
 
 
 def _start_session(request: Request, response: Response, refresh_token: str) -> Response:
@@ -71,7 +71,7 @@ async def login(
     email: FormText,
     password: FormText,
     csrf_token: FormText = "",
-    next: FormText = "/projects",
+    next: FormText = "/",
 ) -> Response:
     values = {"email": email}
     if not _form_csrf(request, csrf_token):

@@ -7,8 +7,10 @@ on both backends in tests/jobs and tests/orchestration."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.orchestration.local.paths import dataset_cache_dir
 from lensforge.orchestration.local.processes import ProcessRecord
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import Account, sign_up
 from tests.fixtures.live_server import LiveServer
 from tests.orchestration.helpers import attempt_dir, wait_until
 from tests.trainers.ultralytics.jobs import (
@@ -107,6 +109,7 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     text = logs(client, account, job_id)
     assert "epoch 2/2" in text
     assert "final evaluation of best" in text
+    _assert_evaluation_artifacts(client, account, job_id, text)
 
     # A test inference on a held-out image, in the platform's result schema.
     assert answer["run"]["status"] == "completed", answer["run"]
@@ -384,3 +387,24 @@ def test_yolo_pose_trains_on_generated_triangles_and_predicts_keypoints(
     detections = answer["results"][0]["detections"]
     assert detections
     assert all(len(d["keypoints"]) == 3 for d in detections)
+
+
+def _assert_evaluation_artifacts(
+    client: TestClient, account: Account, job_id: uuid.UUID, text: str
+) -> None:
+    """The final validation of best went to the job's artifacts: the per-class table as data,
+    and Ultralytics' PR curve, confusion matrix and predictions on validation images."""
+    listed = client.get(f"/api/v1/training/jobs/{job_id}/artifacts", headers=account.headers)
+    assert listed.status_code == 200, listed.text
+    artifacts = {a["name"]: a for a in listed.json()}
+    assert "per_class_metrics.json" in artifacts, (sorted(artifacts), text)
+    table = client.get(artifacts["per_class_metrics.json"]["url"], headers=account.headers).json()
+    assert table["columns"][:3] == ["Class", "Images", "Instances"], table
+    assert "mAP50-95" in table["columns"]
+    assert [row[0] for row in table["rows"]] == ["raccoon"]
+    assert isinstance(table["rows"][0][1], int)
+    assert [n for n in artifacts if n.endswith("PR_curve.png")], sorted(artifacts)
+    assert {"confusion_matrix.png", "val_batch0_pred.jpg"} <= set(artifacts), sorted(artifacts)
+    plot = client.get(artifacts["val_batch0_pred.jpg"]["url"], headers=account.headers)
+    assert plot.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(plot.content)).size[0] > 100

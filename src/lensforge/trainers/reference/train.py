@@ -18,6 +18,7 @@ from lensforge.sdk import (
     error_type_of,
 )
 from lensforge.trainers.reference.data import Samples, load_split
+from lensforge.trainers.reference.evaluation import report_evaluation
 from lensforge.trainers.reference.model import MODELS, Cancelled, Hyper, TrainState
 
 _MANIFEST = Path(__file__).with_name("manifest.json")
@@ -189,6 +190,7 @@ def fit(
                 _write(folder / f"epoch-{epoch}.json", state), "epoch", epoch, metrics
             )
         _pause(trainer, settings.epoch_delay_seconds)
+    report_evaluation(trainer, state, val_x, val.y)
     trainer.report_completed(
         best_epoch=state.best_epoch,
         best_metric_name=BEST_METRIC,

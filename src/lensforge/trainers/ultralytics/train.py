@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lensforge.sdk import CheckpointNotFound, ConfigurationError, Trainer
-from lensforge.trainers.ultralytics import failures, layout, offline
+from lensforge.trainers.ultralytics import evaluation, failures, layout, offline
 from lensforge.trainers.ultralytics.entry import Cancelled, run_job
 from lensforge.trainers.ultralytics.metrics import BEST_METRIC, clean_metrics, diverged
 from lensforge.trainers.ultralytics.options import (
@@ -101,6 +101,7 @@ def run(trainer: Trainer) -> None:
     _attach(engine, trainer, progress, uploads)
     engine.train()
     uploads.close()
+    evaluation.report_final_validation(trainer, Path(engine.best), data.data, arguments, save_dir)
     trainer.report_completed(
         best_epoch=progress.best_epoch,
         best_metric_name=BEST_METRIC[options.task],

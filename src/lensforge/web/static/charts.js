@@ -2,14 +2,38 @@
 // learning rate, the rest), one line per metric and run, with EMA smoothing and a log scale.
 "use strict";
 (function () {
+  // Learning rates (`lr`, `lr/pg0`, `train/learning_rate`) have their own panel: a schedule
+  // spanning decades, unreadable beside losses or accuracies.
+  const LEARNING_RATE = /(^|\/)(lr|learning_rate)(\d*)(\/|$)/i;
   const GROUPS = [
-    { id: "loss", title: "Losses", test: (k) => /loss/i.test(k) },
+    { id: "loss", title: "Losses", test: (k) => /loss/i.test(k) && !LEARNING_RATE.test(k) },
     { id: "map", title: "mAP", test: (k) => /map/i.test(k) },
     { id: "pr", title: "Precision / recall", test: (k) => /precision|recall/i.test(k) },
-    { id: "lr", title: "Learning rate", test: (k) => /(^|\/)(lr|learning_rate)(\d*)$/i.test(k) },
+    { id: "lr", title: "Learning rate", test: (k) => LEARNING_RATE.test(k) },
     { id: "other", title: "Accuracy and other metrics", test: () => true },
   ];
-  const groupOf = (key) => GROUPS.find((g) => g.test(key));
+  const PRIORITY = ["lr", "loss", "map", "pr", "other"];
+  const groupOf = (key) => PRIORITY.map((id) => GROUPS.find((g) => g.id === id)).find((g) => g.test(key));
+
+  // Y tick labels stay short: 3 significant digits, scientific notation for tiny or huge
+  // values (a learning rate of 0.0001 reads 1e-4, not 0.00010000).
+  function tick(value) {
+    if (value == null || !isFinite(value)) return "";
+    if (value === 0) return "0";
+    const size = Math.abs(value);
+    if (size < 1e-3 || size >= 1e5) {
+      const [mantissa, exponent] = value.toExponential(1).split("e");
+      return `${Number(mantissa)}e${Number(exponent)}`;
+    }
+    return String(Number(value.toPrecision(3)));
+  }
+
+  // Legend values: 4 significant digits, scientific for tiny ones (an lr of 2e-6 is not "0").
+  function legendValue(_plot, value) {
+    if (value == null) return "—";
+    if (value !== 0 && Math.abs(value) < 1e-3) return value.toExponential(2);
+    return String(Number(value.toPrecision(4)));
+  }
   const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const color = (i) => `hsl(${(i * 67 + 230) % 360}, 70%, 50%)`;
 
@@ -47,15 +71,25 @@
     }
 
     setRun(id, name, points) {
-      const run = { name, points: new Map() };
-      for (const p of points) run.points.set(p.step, p.values);
+      const run = { name, points: new Map(), byEpoch: true };
+      for (const p of points) {
+        run.points.set(p.step, p.values);
+        if (p.epoch !== p.step) run.byEpoch = false;
+      }
       this.runs.set(id, run);
     }
 
-    addPoint(id, step, values) {
-      if (!this.runs.has(id)) this.runs.set(id, { name: id, points: new Map() });
-      this.runs.get(id).points.set(step, values);
+    addPoint(id, step, values, epoch) {
+      if (!this.runs.has(id)) this.runs.set(id, { name: id, points: new Map(), byEpoch: true });
+      const run = this.runs.get(id);
+      run.points.set(step, values);
+      if (epoch !== step) run.byEpoch = false;
       this.render();
+    }
+
+    // "epoch" when every point of every run is an epoch's (the trainer reported no finer step).
+    xLabel() {
+      return [...this.runs.values()].every((run) => run.byEpoch) ? "epoch" : "step";
     }
 
     pointCount() {
@@ -98,7 +132,8 @@
           data.push(values);
         }
         const multi = this.runs.size > 1;
-        const signature = lines.map((l) => `${l.id}/${l.key}`).join("|") + `|log=${this.log}`;
+        const xLabel = this.xLabel();
+        const signature = lines.map((l) => `${l.id}/${l.key}`).join("|") + `|log=${this.log}|x=${xLabel}`;
         let panel = this.panels.get(group.id);
         if (panel && panel.signature === signature) {
           panel.plot.setData(data);
@@ -110,7 +145,8 @@
         element.className = "chart";
         element.dataset.testid = `chart-${group.id}`;
         element.setAttribute("role", "figure");
-        element.setAttribute("aria-label", `${group.title}: ${lines.map((l) => l.key).join(", ")} by step`);
+        element.setAttribute("aria-label", `${group.title}: ${lines.map((l) => l.key).join(", ")} by ${xLabel}`);
+        element.dataset.xLabel = xLabel;
         element.innerHTML = `<h3>${group.title}</h3><div class="plot"></div>`;
         const order = GROUPS.map((g) => g.id);
         const after = [...this.container.querySelectorAll(".chart")].find((c) => order.indexOf(c.dataset.testid.slice(6)) > order.indexOf(group.id));
@@ -119,8 +155,11 @@
           width: this.width(),
           height: 240,
           scales: { x: { time: false }, y: this.log ? { distr: 3 } : { range: linearRange } },
-          axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }, { size: 60 }],
-          series: [{ label: "step" }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
+          axes: [
+            { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
+            { size: 56, values: (_u, splits) => { const shown = splits.map(tick); element.dataset.yTicks = shown.join("|"); return shown; } },
+          ],
+          series: [{ label: xLabel }, ...lines.map((l) => ({ label: multi ? `${l.run.name} · ${l.key}` : l.key, value: legendValue, stroke: l.color, dash: l.dash, width: 2, spanGaps: true, points: { size: 5 } }))],
           legend: { live: true },
         }, data, element.querySelector(".plot"));
         this.panels.set(group.id, { plot, signature, element });
@@ -134,7 +173,10 @@
     }
 
     resize() {
-      for (const panel of this.panels.values()) panel.plot.setSize({ width: this.width(), height: 240 });
+      for (const panel of this.panels.values()) {
+        panel.plot.setSize({ width: this.width(), height: 240 });
+        latest(panel.plot, panel.plot.data[0].length); // a resize clears the legend's values
+      }
     }
 
     rebuild() {
@@ -164,5 +206,5 @@
     }
   }
 
-  lf.charts = { MetricBoard, controls, loadMetrics };
+  lf.charts = { MetricBoard, controls, loadMetrics, tick };
 })();

@@ -21,6 +21,6 @@
   load().finally(() => lf.live.connect({
     subscriptions: ids.map((job_id) => ({ job_id })),
     onReconnect: load,
-    onEvent: (event) => { if (event.type === "training_progress") board.addPoint(event.job_id, event.step, event.metrics || {}); },
+    onEvent: (event) => { if (event.type === "training_progress") board.addPoint(event.job_id, event.step, event.metrics || {}, event.epoch); },
   }));
 })();

@@ -80,9 +80,9 @@
 
   function onEvent(event) {
     if (event.job_id !== jobId) return;
-    if (event.type === "training_progress") { board.addPoint(jobId, event.step, event.metrics || {}); progress(event); }
+    if (event.type === "training_progress") { board.addPoint(jobId, event.step, event.metrics || {}, event.epoch); progress(event); }
     else if (event.type === "log") appendLine(event);
-    else if (event.type === "job_status" || event.type === "checkpoint") document.body.dispatchEvent(new Event("job-changed"));
+    else if (event.type === "job_status" || event.type === "checkpoint" || event.type === "artifact") document.body.dispatchEvent(new Event("job-changed"));
   }
 
   Promise.all([loadMetrics(), loadLog()]).finally(() => {
