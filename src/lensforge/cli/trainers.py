@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -70,15 +71,25 @@ def show(name: NameArgument, as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def install(name: NameArgument) -> None:
+def install(
+    name: NameArgument,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The server's data directory (default: the running server's, or ./.lensforge "
+            "found from the current directory; see docs/configuration.md)."
+        ),
+    ] = None,
+) -> None:
     """Build a trainer's Python environment now (on the server machine, like `lensforge db
-    upgrade`), instead of at its first job; prints the installer's output."""
-    from lensforge.config import Settings
+    upgrade`), instead of at its first job, where the server's workers will find it; prints
+    the installer's output."""
+    from lensforge.cli._data_dir import server_settings
     from lensforge.errors import NotFound
     from lensforge.trainers.environments import EnvironmentBuildFailed, EnvironmentManager
     from lensforge.trainers.registry import load_registry
 
-    settings = Settings()
+    settings = server_settings(data_dir, needs_database=True)
     try:
         trainer = load_registry(settings.trainers.plugin_dirs).get(name)
     except NotFound as exc:
@@ -97,7 +108,9 @@ def install(name: NameArgument) -> None:
         )
     except EnvironmentBuildFailed as exc:
         fail(exc.message)
-    console.print(f"[green]ready:[/] {escape(manifest.name)} runs with {escape(str(python))}")
+    console.print(
+        f"[green]ready:[/] {escape(manifest.name)} runs with {escape(str(python))}", soft_wrap=True
+    )
 
 
 # --- rendering ---------------------------------------------------------------------------------
