@@ -151,7 +151,7 @@ def test_trainers_install_builds_where_the_worker_of_up_looks(up: Up) -> None:
     # The worker `up` runs gets the server's data directory and nothing else.
     worker = Settings(data_dir=(up.project / ".lensforge").resolve())
     manifest = load_registry(worker.trainers.plugin_dirs).get("reference").manifest
-    expected = envs_dir(worker) / environment_key(manifest) / "bin" / "python"
+    expected = envs_dir(worker) / environment_key(manifest, worker.trainers) / "bin" / "python"
     assert f"runs with {expected}" in " ".join(done.stdout.split())
     assert expected.exists()
 

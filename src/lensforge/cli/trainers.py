@@ -86,7 +86,11 @@ def install(
     the installer's output."""
     from lensforge.cli._data_dir import server_settings
     from lensforge.errors import NotFound
-    from lensforge.trainers.environments import EnvironmentBuildFailed, EnvironmentManager
+    from lensforge.trainers.environments import (
+        EnvironmentBuildFailed,
+        EnvironmentManager,
+        envs_dir,
+    )
     from lensforge.trainers.registry import load_registry
 
     settings = server_settings(data_dir, needs_database=True)
@@ -102,6 +106,13 @@ def install(
             f"nothing needs installing. {escape(manifest.name)} needs: {escape(needs)}"
         )
         return
+    console.print(
+        f"environments of {escape(str(settings.data_dir))} ({escape(str(envs_dir(settings)))}); "
+        "a trainer with PyTorch downloads a few GB once (ultralytics: about 3 GB, 6 GB on disk; "
+        "LENSFORGE_TRAINERS__EXTRA_INDEX_URLS can point at PyTorch's smaller CPU-only wheels, "
+        "see docs/trainers/ultralytics.md)",
+        soft_wrap=True,
+    )
     try:
         python = EnvironmentManager(settings).python_for(
             manifest, lambda line: console.print(line, markup=False, highlight=False)
