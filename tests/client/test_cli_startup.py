@@ -19,9 +19,9 @@ HEAVY = ("fastapi", "sqlalchemy", "alembic", "uvicorn", "lensforge.app", "lensfo
 _PROBE = """
 import json, sys
 sys.argv = ["lensforge", *json.loads(sys.argv[1])]
-from lensforge.cli.main import app
+from lensforge.cli.main import run
 try:
-    app()
+    run()
 except SystemExit:
     pass
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
@@ -48,10 +48,14 @@ def test_version_and_help_import_no_command_module(args: list[str]) -> None:
     assert not commands & modules
 
 
-def test_a_client_command_does_not_import_the_server() -> None:
+def test_a_client_command_imports_only_what_it_uses() -> None:
     modules = imported_by("projects", "--help")
     assert "lensforge.cli.projects" in modules
     assert not [m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY]
+    # The client's other groups of calls, and httpx's own command line, stay out.
+    unused = ("lensforge.client.job_models", "lensforge.client.dataset_models", "websockets")
+    assert not [m for m in modules if m.startswith(unused)]
+    assert not [m for m in modules if m.split(".")[0] == "click"]  # httpx._main
 
 
 def test_the_command_table_matches_the_modules() -> None:

@@ -7,6 +7,7 @@ HTTP client import); `benchmarks/cli_startup.py` measures it.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -38,3 +39,12 @@ def main(
     ] = False,
 ) -> None:
     """Lensforge command line."""
+
+
+def run() -> None:
+    """The `lensforge` executable. httpx imports its own command line (click, pygments and
+    rich.syntax: a fifth of a second) whenever click is installed, which this process never
+    uses: a None entry in sys.modules makes that import fail, and httpx then defines its stub
+    `httpx.main` instead (its documented behaviour without the `httpx[cli]` extra)."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    app()

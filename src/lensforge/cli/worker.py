@@ -179,7 +179,7 @@ class EmbeddedWorker:
         from lensforge.orchestration.local.processes import die_with_parent
 
         return subprocess.Popen(
-            [sys.executable, "-c", "from lensforge.cli.main import app; app()", "worker"],
+            [sys.executable, "-c", "from lensforge.cli.main import run; run()", "worker"],
             env=self._env,
             # Its own session: the terminal's Ctrl-C reaches `up`, which then stops it in order.
             start_new_session=True,
