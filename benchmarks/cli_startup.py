@@ -5,7 +5,12 @@ Commands: `lensforge --version`, `lensforge --help`, and `lensforge projects lis
 real `lensforge server` started here on a temporary data directory (logged in with an API key,
 so the measured run is one HTTP request plus the command's own start-up).
 
-    .venv/bin/python benchmarks/cli_startup.py [--runs 11]
+    .venv/bin/python benchmarks/cli_startup.py [--runs 11] [--compare-with OLD/src]
+
+`--compare-with` also measures another checkout's code (its `src` folder, e.g. an older commit
+unpacked with `git archive`) with this environment's packages, each of its runs alternating with
+one of this code, so that both see the same load; the commands then start through
+`python -c` (the same for both) instead of the `lensforge` executable.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -33,19 +39,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def timed_runs(args: list[str], env: dict[str, str], runs: int) -> tuple[list[float], list[float]]:
-    """Wall time and CPU time (user + system) of each run, after one untimed warm-up (the OS
-    file cache, .pyc files). On a busy machine the CPU time is the steadier of the two."""
-    subprocess.run([str(LENSFORGE), *args], env=env, check=True, capture_output=True)
-    walls, cpus = [], []
-    for _ in range(runs):
+# The entry point whichever the code: `run` where it exists, else the Typer app.
+LAUNCHER = [
+    sys.executable,
+    "-c",
+    "from lensforge.cli import main; getattr(main, 'run', main.app)()",
+]
+
+
+@dataclass
+class Variant:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+
+    def once(self, args: list[str]) -> None:
+        """One run's wall time and CPU time (user + system); on a busy machine the CPU time
+        is the steadier of the two."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run([str(LENSFORGE), *args], env=env, check=True, capture_output=True)
-        walls.append(time.perf_counter() - started)
+        subprocess.run([*self.argv, *args], env=self.env, check=True, capture_output=True)
+        self.walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return walls, cpus
+        self.cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+
+
+def measure(args: list[str], variants: list[Variant], runs: int) -> None:
+    """`runs` runs of each variant, alternating, after one untimed warm-up each (the OS file
+    cache, .pyc files)."""
+    for variant in variants:
+        subprocess.run([*variant.argv, *args], env=variant.env, check=True, capture_output=True)
+        variant.walls, variant.cpus = [], []
+    for _ in range(runs):
+        for variant in variants:
+            variant.once(args)
 
 
 def start_server(work: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -85,6 +114,7 @@ def api_key(url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--compare-with", type=Path, help="another checkout's src folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lensforge-cli-bench-") as tmp:
         work = Path(tmp)
@@ -94,18 +124,30 @@ def main() -> None:
         try:
             client_env = env | {"LENSFORGE_URL": url, "LENSFORGE_API_KEY": api_key(url)}
             commands = [["--version"], ["--help"], ["projects", "list"]]
+            variants = [Variant("this code", [str(LENSFORGE)], client_env)]
+            if args.compare_with is not None:
+                source = str(args.compare_with.resolve())
+                variants = [
+                    Variant("this code", LAUNCHER, client_env),
+                    Variant(args.compare_with.name, LAUNCHER, client_env | {"PYTHONPATH": source}),
+                ]
+                if args.compare_with.name == "src":
+                    variants[1].name = str(args.compare_with.parent.name)
             print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
             print(
-                f"{'command':<28} {'wall median':>12} {'min':>8} {'max':>8} {'CPU median':>11}"
-                f"   ({args.runs} runs)"
+                f"{'command':<26} {'code':<14} {'wall median':>11} {'min':>7} {'max':>7} "
+                f"{'CPU median':>10}   ({args.runs} runs)"
             )
             for command in commands:
-                walls, cpus = timed_runs(command, client_env, args.runs)
+                measure(command, variants, args.runs)
                 name = "lensforge " + " ".join(command)
-                print(
-                    f"{name:<28} {statistics.median(walls):>11.3f}s {min(walls):>7.3f}s "
-                    f"{max(walls):>7.3f}s {statistics.median(cpus):>10.3f}s"
-                )
+                for variant in variants:
+                    print(
+                        f"{name:<26} {variant.name:<14} {statistics.median(variant.walls):>10.3f}s "
+                        f"{min(variant.walls):>6.3f}s {max(variant.walls):>6.3f}s "
+                        f"{statistics.median(variant.cpus):>9.3f}s"
+                    )
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
         finally:
             server.terminate()
             server.wait(timeout=30)
