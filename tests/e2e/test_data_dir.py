@@ -44,7 +44,9 @@ def clean_env(home: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("LENSFORGE_", "XDG_", "VIRTUAL_ENV"))
     }
-    return env | {"HOME": str(home), "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
+    # `lensforge` is not on PATH, as after `./scripts/up`: it is `.venv/bin/lensforge`.
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and Path(p) != BIN]
+    return env | {"HOME": str(home), "PATH": os.pathsep.join(path)}
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -99,7 +101,8 @@ def up(tmp_path: Path) -> Iterator[Up]:
 
 
 def banner_command(log: Path) -> list[str]:
-    """The create-admin command the banner of `up` suggests, as printed."""
+    """The create-admin command the banner of `up` suggests, as printed (with the absolute
+    path of the executable, since it is not on PATH)."""
     found = re.search(r"`([^`]*users create-admin)`", log.read_text())
     assert found, log.read_text()
     return found.group(1).split()
@@ -117,7 +120,7 @@ def create_admin(command: list[str], email: str, cwd: Path, env: dict[str, str])
 
 def login(up: Up, email: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run(
-        ["lensforge", "login", "--url", up.url, "--email", email],
+        [str(LENSFORGE), "login", "--url", up.url, "--email", email],
         cwd,
         up.env | {"LENSFORGE_PASSWORD": STRONG_PASSWORD},
     )
@@ -127,6 +130,7 @@ def test_create_admin_as_the_banner_says_writes_where_the_server_reads(
     up: Up, tmp_path: Path
 ) -> None:
     command = banner_command(up.log)
+    assert command == [str(LENSFORGE), "users", "create-admin"]
     out = create_admin(command, "owner@example.com", up.project, up.env)
     database = (up.project / ".lensforge" / "lensforge.db").resolve()
     assert f"database: {database}" in " ".join(out.split())
@@ -138,7 +142,7 @@ def test_create_admin_as_the_banner_says_writes_where_the_server_reads(
     # From anywhere else, the running server's record says where its data is.
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    create_admin(["lensforge", "users", "create-admin"], "second@example.com", elsewhere, up.env)
+    create_admin([str(LENSFORGE), "users", "create-admin"], "second@example.com", elsewhere, up.env)
     assert login(up, "second@example.com", elsewhere).returncode == 0
 
 
@@ -146,7 +150,7 @@ def test_trainers_install_builds_where_the_worker_of_up_looks(up: Up) -> None:
     env = up.env
     if WARM_UV_CACHE.is_dir():  # where the packages come from; not where the env goes
         env = env | {"LENSFORGE_TRAINERS__UV_CACHE_DIR": str(WARM_UV_CACHE.resolve())}
-    done = run(["lensforge", "trainers", "install", "reference"], up.project, env)
+    done = run([str(LENSFORGE), "trainers", "install", "reference"], up.project, env)
     assert done.returncode == 0, done.stdout + done.stderr
     # The worker `up` runs gets the server's data directory and nothing else.
     worker = Settings(data_dir=(up.project / ".lensforge").resolve())
@@ -162,7 +166,7 @@ def test_refuses_when_no_server_database_is_found(tmp_path: Path) -> None:
     cwd.mkdir()
     for args in (["users", "create-admin"], ["db", "current"], ["trainers", "install", "x"]):
         done = run(
-            ["lensforge", *args, "--email", "a@example.com", "--display-name", "A"][
+            [str(LENSFORGE), *args, "--email", "a@example.com", "--display-name", "A"][
                 : len(args) + (5 if args[0] == "users" else 1)
             ],
             cwd,
@@ -186,9 +190,9 @@ def test_refuses_when_several_data_directories_could_be_meant(
     for key in [k for k in os.environ if k.startswith("XDG_")]:
         monkeypatch.delenv(key)
     with server_record(Settings(data_dir=tmp_path / "other")):
-        done = run(["lensforge", "db", "current"], cwd, clean_env(home))
+        done = run([str(LENSFORGE), "db", "current"], cwd, clean_env(home))
         explicit = run(
-            ["lensforge", "db", "current", "--data-dir", str(tmp_path / "other")],
+            [str(LENSFORGE), "db", "current", "--data-dir", str(tmp_path / "other")],
             cwd,
             clean_env(home),
         )

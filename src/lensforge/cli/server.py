@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -49,19 +48,17 @@ def _serve(settings: Settings) -> None:
 
 
 def this_command() -> str:
-    """How this terminal runs the `lensforge` that is running now: `lensforge` when that is the
-    one on PATH, else its path (relative to the current directory when inside it), so that a
-    command printed for the user works exactly as printed."""
+    """How to run the `lensforge` that is running now, from any directory: `lensforge` when that
+    is the one on PATH, else its absolute path (`./scripts/up` runs `.venv/bin/lensforge` from
+    the repository's root, which need not be the user's current directory), so that a command
+    printed for the user works exactly as printed."""
     program = Path(sys.argv[0]).absolute()
-    on_path = shutil.which("lensforge")
-    if program.name != "lensforge" or not program.exists():
+    if program.name != "lensforge" or not program.is_file():
         return "lensforge"
+    on_path = shutil.which("lensforge")
     if on_path is not None and Path(on_path).absolute() == program:
         return "lensforge"
-    try:
-        return os.path.join(".", program.relative_to(Path.cwd()))
-    except ValueError:
-        return str(program)
+    return str(program)
 
 
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
