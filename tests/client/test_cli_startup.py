@@ -69,3 +69,13 @@ def test_the_command_table_matches_the_modules() -> None:
     for name, spec in _lazy.COMMANDS.items():
         assert f"{name} " in listing
         assert spec.help in " ".join(listing.split()), name
+
+
+def test_every_name_of_the_client_package_resolves() -> None:
+    """`lensforge.client` imports its names on first use: each listed one must be in the table
+    (a name added to `__all__` only, or to the table only, fails here) and import."""
+    import lensforge.client as package
+
+    assert set(package.__all__) == set(package._EXPORTS)
+    for name in package.__all__:
+        assert getattr(package, name) is not None
