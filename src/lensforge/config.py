@@ -98,6 +98,12 @@ class TrainerSettings(BaseModel):
     # Extra variables of the worker's environment handed to trainers (e.g. WANDB_API_KEY). The
     # default hands over only a short allow-list, never the server's own secrets.
     pass_env: list[str] = Field(default_factory=list)
+    # Where uv gets trainer packages: an index replacing PyPI (a mirror), extra indexes searched
+    # before it (e.g. PyTorch's CPU-only wheels), and uv's --index-strategy. Part of the
+    # environment key: changing them builds new environments. Empty: PyPI, uv's defaults.
+    index_url: str = ""
+    extra_index_urls: list[str] = Field(default_factory=list)
+    index_strategy: Literal["", "first-index", "unsafe-first-match", "unsafe-best-match"] = ""
 
 
 class WorkerSettings(BaseModel):

@@ -105,6 +105,10 @@ def test_predict_through_the_client_and_the_cli(
         table = cli("models", "capabilities").stdout
         for expected in ("reference", "json", "onnx", "yes", "no"):
             assert expected in table
+        # what the README promises: what each trainer can train, task by task, with its models
+        rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table.splitlines()]
+        assert ["reference 1.0.0", "classification", "linear, centroid"] in rows, table
+        assert ["", "detection", "linear, centroid"] in rows, table
         listed = cli_json("models", "capabilities")["trainers"]
         assert "reference" in [t["name"] for t in listed]
 
@@ -208,6 +212,8 @@ def test_export_through_the_cli_and_the_client(
         job = train(admin, dataset)
         artifact = tmp_path / "model.json"
         result = cli("export", "pets-model", "--format", "json", "-o", str(artifact))
+        # the size it was exported at, which the trainer reports (none was asked for)
+        assert "image size: 8×8 px" in result.stdout, result.stdout
         for expected in (
             "verification passed", "max abs diff", "detection agreement", "100.0%",
             "latency pytorch", "latency exported", "lensforge reference (pure Python)",
@@ -217,6 +223,7 @@ def test_export_through_the_cli_and_the_client(
 
         [export] = admin.exports.list(job_id=job.id).items
         assert (export.status, export.format, export.checkpoint) == ("completed", "json", "best")
+        assert export.options["imgsz"] == 8
         assert export.verification is not None
         assert export.verification.passed
         assert export.verification.latency_ms["exported"].median is not None

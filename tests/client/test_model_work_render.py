@@ -10,7 +10,9 @@ from rich.console import Console
 from lensforge.cli._model_work_render import (
     MAX_RESULT_ROWS,
     capabilities_table,
+    image_size,
     result_table,
+    training_table,
     verification_table,
 )
 from lensforge.client import Capabilities, ImageResult, VerificationReport
@@ -132,3 +134,27 @@ def test_capabilities_list_every_format_of_every_trainer_with_reasons() -> None:
     assert " no " in row
     assert any("reference 1.0.0" in line and "json" in line and "yes" in line for line in lines)
     assert any("bare 0.1" in line and "exports nothing" in line for line in lines)
+
+
+def test_capabilities_say_what_each_trainer_trains_task_by_task() -> None:
+    found = Capabilities.model_validate(
+        {
+            "trainers": [
+                {"name": "yolo", "version": "2", "tasks": ["detection", "pose"],
+                 "models": [{"name": "n", "tasks": ["detection"]},
+                            {"name": "n-pose", "tasks": ["pose"]}]},
+                {"name": "bare", "version": "0.1"},
+            ]
+        }
+    )  # fmt: skip
+    lines = text(training_table(found)).splitlines()
+    assert any("yolo 2" in line and "detection" in line and "n " in line for line in lines)
+    assert any("pose" in line and "n-pose" in line for line in lines)
+    assert any("bare 0.1" in line for line in lines)
+
+
+def test_the_export_image_size_reads_width_by_height() -> None:
+    assert image_size(320) == "320×320 px"
+    assert image_size([480, 640]) == "640×480 px"
+    assert image_size(None) is None
+    assert image_size(True) is None

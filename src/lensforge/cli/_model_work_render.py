@@ -113,12 +113,26 @@ def print_export(export: ModelExport, job_name: str | None = None) -> None:
         f"  model: {escape(export.format)} of job {source} ({export.checkpoint} checkpoint)"
     )
     console.print(f"  options: {escape(options)}")
+    size = image_size(export.options.get("imgsz"))
+    if size is not None:
+        # Asked for until the export ends; then what the trainer reports it exported at.
+        console.print(f"  image size: {size}")
     if export.status_reason:
         console.print(f"  reason: {escape(export.status_reason)}")
     if export.size is not None:
         console.print(f"  artifact: {decimal(export.size)}, sha256 {export.sha256 or '-'}")
     if export.verification is not None:
         console.print(verification_table(export.verification))
+
+
+def image_size(imgsz: object) -> str | None:
+    """`640` → "640×640 px", `[480, 640]` (height, width) → "640×480 px" (width first)."""
+    if isinstance(imgsz, int) and not isinstance(imgsz, bool):
+        return f"{imgsz}×{imgsz} px"
+    if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
+        height, width = imgsz
+        return f"{width}×{height} px"
+    return None
 
 
 def _ratio(value: float | None) -> str:
@@ -162,6 +176,27 @@ def verification_table(report: VerificationReport) -> Table:
 # --- capabilities ------------------------------------------------------------------------------
 
 
+def training_table(capabilities: Capabilities) -> Table:
+    """What each trainer can train: one row per trainer and task, with the models for it."""
+    table = Table(
+        Column("Trainer", no_wrap=True),
+        Column("Task", no_wrap=True),
+        Column("Models", overflow="fold", ratio=1),
+        title="What each trainer trains",
+        title_justify="left",
+    )
+    for trainer in capabilities.trainers:
+        for index, task in enumerate(trainer.tasks or ["-"]):
+            models = [m.name for m in trainer.models if task in m.tasks]
+            table.add_row(
+                f"{escape(trainer.name)} {escape(trainer.version)}" if index == 0 else "",
+                escape(task),
+                escape(", ".join(models) or "-"),
+            )
+        table.add_section()
+    return table
+
+
 def capabilities_table(capabilities: Capabilities) -> Table:
     """One row per trainer and export format: available, or not and the trainer's reason.
     The trainer's name and whether it predicts are on its first row."""
@@ -171,6 +206,8 @@ def capabilities_table(capabilities: Capabilities) -> Table:
         Column("Format", no_wrap=True),
         Column("Available", no_wrap=True),
         Column("Reason", overflow="fold", ratio=1),
+        title="What their models can do",
+        title_justify="left",
     )
     for trainer in capabilities.trainers:
         first = [

@@ -1,21 +1,24 @@
-"""Entry point of the `lensforge` command."""
+"""Entry point of the `lensforge` command.
+
+The commands are registered by name in `lensforge.cli._lazy.COMMANDS` and their modules imported
+only when run, so that `lensforge --version` and `--help` start at once (no server, database or
+HTTP client import); `benchmarks/cli_startup.py` measures it.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from lensforge import __version__
-from lensforge.cli import api_keys, auth, db, openapi, projects, server, users
-from lensforge.cli import datasets as datasets_cli
-from lensforge.cli import jobs as jobs_cli
-from lensforge.cli import train as train_cli
-from lensforge.cli import trainers as trainers_cli
-from lensforge.cli import worker as worker_cli
+from lensforge.cli._lazy import LazyGroup
 
 app = typer.Typer(
     name="lensforge",
+    cls=LazyGroup,
+    rich_markup_mode=None,
     help="Lensforge: train, test, export and serve vision models on your own machines.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -38,28 +41,10 @@ def main(
     """Lensforge command line."""
 
 
-app.command()(server.server)
-app.command()(server.up)
-app.add_typer(db.app, name="db")
-app.add_typer(users.app, name="users")
-app.command()(auth.login)
-app.command()(auth.logout)
-app.command()(auth.whoami)
-app.add_typer(projects.app, name="projects")
-app.add_typer(api_keys.app, name="api-keys")
-app.add_typer(datasets_cli.app, name="datasets")
-app.add_typer(trainers_cli.app, name="trainers")
-app.command("train", help=train_cli.TRAIN_HELP)(train_cli.train)
-app.add_typer(jobs_cli.app, name="jobs")
-app.command()(openapi.openapi)
-app.command()(worker_cli.worker)
-
-# Model work: predictions and exports of trained models (docs/inference-and-export.md).
-from lensforge.cli import exports as exports_cli  # noqa: E402
-from lensforge.cli import models as models_cli  # noqa: E402
-from lensforge.cli import predict as predict_cli  # noqa: E402
-
-app.command("predict", help=predict_cli.PREDICT_HELP)(predict_cli.predict)
-app.command("export", help=exports_cli.EXPORT_HELP)(exports_cli.export)
-app.add_typer(exports_cli.app, name="exports")
-app.add_typer(models_cli.app, name="models")
+def run() -> None:
+    """The `lensforge` executable. httpx imports its own command line (click, pygments and
+    rich.syntax: a fifth of a second) whenever click is installed, which this process never
+    uses: a None entry in sys.modules makes that import fail, and httpx then defines its stub
+    `httpx.main` instead (its documented behaviour without the `httpx[cli]` extra)."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    app()

@@ -14,7 +14,7 @@ from rich.table import Column, Table
 
 from lensforge.cli._artifact_refs import find_artifact, upload_artifact
 from lensforge.cli._client import open_client, print_json
-from lensforge.cli._model_work_render import capabilities_table
+from lensforge.cli._model_work_render import capabilities_table, training_table
 from lensforge.cli.output import EXIT_USAGE, console, fail
 from lensforge.cli.projects import resolve as resolve_project
 from lensforge.client import ModelArtifact
@@ -31,7 +31,8 @@ app = typer.Typer(help="What trained models can do: predict, export formats.", n
 def capabilities(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Trainers × export formats: which are available, and why not where they are not."""
+    """What each trainer can train (tasks and their models) and do with its models (predict,
+    export formats: which are available, and why not where they are not)."""
     with open_client() as client:
         found = client.models.capabilities()
     if as_json:
@@ -40,6 +41,7 @@ def capabilities(
     if not found.trainers:
         console.print("no trainers registered; see `lensforge trainers list`")
         return
+    console.print(training_table(found))
     console.print(capabilities_table(found))
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
+from lensforge.cli._data_dir import describe_database, server_record, server_settings
 from lensforge.cli.output import console, fail
 from lensforge.config import Environment, Settings
 from lensforge.errors import ConfigurationError
@@ -15,13 +18,13 @@ from lensforge.errors import ConfigurationError
 
 def _settings(host: str | None, port: int | None, data_dir: Path | None) -> Settings:
     overrides: dict[str, object] = {}
-    settings = Settings()
+    # The server itself: a running server is not a reason to look elsewhere, nor is a
+    # database that does not exist yet (it creates it).
+    settings = server_settings(data_dir, needs_database=False, with_servers=False)
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     overrides["server"] = server
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
     return settings.model_copy(update=overrides)
 
 
@@ -33,14 +36,29 @@ def _serve(settings: Settings) -> None:
     except ConfigurationError as exc:
         fail(exc.message)
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-    )
+    with server_record(settings):
+        uvicorn.run(
+            app,
+            host=settings.server.host,
+            port=settings.server.port,
+            log_config=None,
+            proxy_headers=True,
+            forwarded_allow_ips="127.0.0.1",
+        )
+
+
+def this_command() -> str:
+    """How to run the `lensforge` that is running now, from any directory: `lensforge` when that
+    is the one on PATH, else its absolute path (`./scripts/up` runs `.venv/bin/lensforge` from
+    the repository's root, which need not be the user's current directory), so that a command
+    printed for the user works exactly as printed."""
+    program = Path(sys.argv[0]).absolute()
+    if program.name != "lensforge" or not program.is_file():
+        return "lensforge"
+    on_path = shutil.which("lensforge")
+    if on_path is not None and Path(on_path).absolute() == program:
+        return "lensforge"
+    return str(program)
 
 
 HostOption = Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")]
@@ -84,12 +102,16 @@ def up(
         return
     console.print(f"[bold]Lensforge[/] on {settings.public_url}")
     console.print(f"  data directory: {settings.data_dir}")
-    console.print(f"  database:       {settings.database_url.split('@')[-1]}")
+    console.print(f"  database:       {describe_database(settings)}")
     console.print(f"  storage:        {settings.storage.backend}")
     if settings.env is Environment.DEVELOPMENT:
         console.print("  [yellow]development mode[/]")
     console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
-    console.print("  First time? Create your account: `lensforge users create-admin` or sign up.")
+    console.print(
+        f"  First time? Create your account: `{this_command()} users create-admin`, or sign "
+        f"up at {settings.public_url}",
+        soft_wrap=True,  # one line, so that it can be copied as it is
+    )
     if no_worker:
         console.print("  worker:         none (--no-worker); run `lensforge worker` elsewhere")
         _serve(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -70,15 +71,29 @@ def show(name: NameArgument, as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def install(name: NameArgument) -> None:
+def install(
+    name: NameArgument,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The server's data directory (default: the running server's, or ./.lensforge "
+            "found from the current directory; see docs/configuration.md)."
+        ),
+    ] = None,
+) -> None:
     """Build a trainer's Python environment now (on the server machine, like `lensforge db
-    upgrade`), instead of at its first job; prints the installer's output."""
-    from lensforge.config import Settings
+    upgrade`), instead of at its first job, where the server's workers will find it; prints
+    the installer's output."""
+    from lensforge.cli._data_dir import server_settings
     from lensforge.errors import NotFound
-    from lensforge.trainers.environments import EnvironmentBuildFailed, EnvironmentManager
+    from lensforge.trainers.environments import (
+        EnvironmentBuildFailed,
+        EnvironmentManager,
+        envs_dir,
+    )
     from lensforge.trainers.registry import load_registry
 
-    settings = Settings()
+    settings = server_settings(data_dir, needs_database=True)
     try:
         trainer = load_registry(settings.trainers.plugin_dirs).get(name)
     except NotFound as exc:
@@ -91,13 +106,22 @@ def install(name: NameArgument) -> None:
             f"nothing needs installing. {escape(manifest.name)} needs: {escape(needs)}"
         )
         return
+    console.print(
+        f"environments of {escape(str(settings.data_dir))} ({escape(str(envs_dir(settings)))}); "
+        "a trainer with PyTorch downloads a few GB once (ultralytics: about 3 GB, 6 GB on disk; "
+        "LENSFORGE_TRAINERS__EXTRA_INDEX_URLS can point at PyTorch's smaller CPU-only wheels, "
+        "see docs/trainers/ultralytics.md)",
+        soft_wrap=True,
+    )
     try:
         python = EnvironmentManager(settings).python_for(
             manifest, lambda line: console.print(line, markup=False, highlight=False)
         )
     except EnvironmentBuildFailed as exc:
         fail(exc.message)
-    console.print(f"[green]ready:[/] {escape(manifest.name)} runs with {escape(str(python))}")
+    console.print(
+        f"[green]ready:[/] {escape(manifest.name)} runs with {escape(str(python))}", soft_wrap=True
+    )
 
 
 # --- rendering ---------------------------------------------------------------------------------

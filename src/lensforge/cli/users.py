@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lensforge.cli._data_dir import describe_database, server_settings
 from lensforge.cli.output import console, fail
-from lensforge.config import Settings
 from lensforge.errors import LensforgeError
 from lensforge.kit import migrate
 from lensforge.kit.db import create_db_engine, create_session_factory, transaction
@@ -32,8 +33,16 @@ def create_admin(
             help="Prompted for when not given.",
         ),
     ] = "",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="The server's data directory (default: the running server's, or ./.lensforge "
+            "found from the current directory; see docs/configuration.md)."
+        ),
+    ] = None,
 ) -> None:
-    """Create an account that is admin of a new organization."""
+    """Create an account that is admin of a new organization, in the database of the server
+    (run it on the server's machine)."""
     from pydantic import EmailStr, TypeAdapter, ValidationError
 
     from lensforge.auth.service import AuthService
@@ -42,7 +51,7 @@ def create_admin(
         TypeAdapter(EmailStr).validate_python(email)
     except ValidationError:
         fail(f"{email!r} is not a valid e-mail address")
-    settings = Settings()
+    settings = server_settings(data_dir, needs_database=True)
     engine = create_db_engine(settings.database_url)
     try:
         migrate.upgrade(engine)
@@ -59,3 +68,4 @@ def create_admin(
     finally:
         engine.dispose()
     console.print(f"created admin [bold]{email.lower()}[/] of organization [bold]{org_name}[/]")
+    console.print(f"database: {describe_database(settings)}", soft_wrap=True)

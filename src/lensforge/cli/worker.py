@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from lensforge.cli._data_dir import describe_database, server_settings
 from lensforge.cli.output import console, fail
 from lensforge.config import Settings
 
@@ -32,9 +33,7 @@ def worker_settings(
     name: str | None,
     data_dir: Path | None,
 ) -> Settings:
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings = server_settings(data_dir, needs_database=True)
     overrides: dict[str, object] = {}
     if queue:
         overrides["queues"] = queue
@@ -106,6 +105,7 @@ def worker(
         f"[bold]worker[/] {local.name}: queues {', '.join(local.queues)}, "
         f"{settings.worker.cpu_slots} CPU slot(s), GPUs {settings.worker.gpus or 'none'}"
     )
+    console.print(f"database: {describe_database(settings)}", soft_wrap=True)
     try:
         local.run()
     except NameInUse as exc:
@@ -179,7 +179,7 @@ class EmbeddedWorker:
         from lensforge.orchestration.local.processes import die_with_parent
 
         return subprocess.Popen(
-            [sys.executable, "-c", "from lensforge.cli.main import app; app()", "worker"],
+            [sys.executable, "-c", "from lensforge.cli.main import run; run()", "worker"],
             env=self._env,
             # Its own session: the terminal's Ctrl-C reaches `up`, which then stops it in order.
             start_new_session=True,

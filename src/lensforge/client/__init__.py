@@ -60,89 +60,187 @@ An expired access token is refreshed once, transparently, when the client holds 
 token; only when that fails does the caller see `AuthenticationError`.
 """
 
-from lensforge.client._client import LensforgeClient
-from lensforge.client._events import EventStream
-from lensforge.client.dataset_models import (
-    Dataset,
-    DatasetImport,
-    DatasetItem,
-    DatasetVersion,
-    ExportDownload,
-    FolderSource,
-    ImportIssue,
-    ImportReport,
-    ImportSource,
-    S3Source,
-    SplitConfig,
-    UploadSource,
-    VersionDiff,
-    VersionStats,
-)
-from lensforge.client.errors import (
-    APIError,
-    AuthenticationError,
-    ConflictError,
-    ConnectionFailed,
-    FieldError,
-    InvalidResponse,
-    LensforgeError,
-    NotFoundError,
-    PermissionDenied,
-    ServerError,
-    UploadFailed,
-    ValidationError,
-)
-from lensforge.client.job_models import (
-    Attempt,
-    Checkpoint,
-    ConfigSchema,
-    ConfigValidation,
-    Job,
-    JobDetail,
-    JobEvent,
-    LogLine,
-    MetricPoint,
-    MetricSeries,
-    Resources,
-    Trainer,
-    TrainerCapabilities,
-    TrainerManifest,
-    TrainerModel,
-    Transition,
-)
-from lensforge.client.model_work_models import (
-    Capabilities,
-    Classification,
-    Detection,
-    ExportFormat,
-    ImageResult,
-    InferenceImage,
-    InferenceParams,
-    InferenceRun,
-    LatencyStats,
-    ModelArtifact,
-    ModelExport,
-    ModelExportLink,
-    Prediction,
-    TrainerModelWork,
-    VerificationReport,
-)
-from lensforge.client.models import (
-    ApiKey,
-    CreatedApiKey,
-    Me,
-    Member,
-    Membership,
-    Organization,
-    Page,
-    Project,
-    ProjectMember,
-    SignupResult,
-    TokenPair,
-    UploadPart,
-    UploadSession,
-    User,
-)
+# The names below are imported on first use (PEP 562), not with the package: a command or
+# script that only lists projects then skips the models of datasets, jobs and exports and the
+# WebSocket client (the CLI's start-up time; benchmarks/cli_startup.py).
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lensforge.client._client import LensforgeClient
+    from lensforge.client._events import EventStream
+    from lensforge.client.dataset_models import (
+        Dataset,
+        DatasetImport,
+        DatasetItem,
+        DatasetVersion,
+        ExportDownload,
+        FolderSource,
+        ImportIssue,
+        ImportReport,
+        ImportSource,
+        S3Source,
+        SplitConfig,
+        UploadSource,
+        VersionDiff,
+        VersionStats,
+    )
+    from lensforge.client.errors import (
+        APIError,
+        AuthenticationError,
+        ConflictError,
+        ConnectionFailed,
+        FieldError,
+        InvalidResponse,
+        LensforgeError,
+        NotFoundError,
+        PermissionDenied,
+        ServerError,
+        UploadFailed,
+        ValidationError,
+    )
+    from lensforge.client.job_models import (
+        Attempt,
+        Checkpoint,
+        ConfigSchema,
+        ConfigValidation,
+        Job,
+        JobDetail,
+        JobEvent,
+        LogLine,
+        MetricPoint,
+        MetricSeries,
+        Resources,
+        Trainer,
+        TrainerCapabilities,
+        TrainerManifest,
+        TrainerModel,
+        Transition,
+    )
+    from lensforge.client.model_work_models import (
+        Capabilities,
+        Classification,
+        Detection,
+        ExportFormat,
+        ImageResult,
+        InferenceImage,
+        InferenceParams,
+        InferenceRun,
+        LatencyStats,
+        ModelArtifact,
+        ModelExport,
+        ModelExportLink,
+        Prediction,
+        TrainerModelWork,
+        VerificationReport,
+    )
+    from lensforge.client.models import (
+        ApiKey,
+        CreatedApiKey,
+        Me,
+        Member,
+        Membership,
+        Organization,
+        Page,
+        Project,
+        ProjectMember,
+        SignupResult,
+        TokenPair,
+        UploadPart,
+        UploadSession,
+        User,
+    )
+
+_EXPORTS: dict[str, str] = {
+    "LensforgeClient": "lensforge.client._client",
+    "EventStream": "lensforge.client._events",
+    "Dataset": "lensforge.client.dataset_models",
+    "DatasetImport": "lensforge.client.dataset_models",
+    "DatasetItem": "lensforge.client.dataset_models",
+    "DatasetVersion": "lensforge.client.dataset_models",
+    "ExportDownload": "lensforge.client.dataset_models",
+    "FolderSource": "lensforge.client.dataset_models",
+    "ImportIssue": "lensforge.client.dataset_models",
+    "ImportReport": "lensforge.client.dataset_models",
+    "ImportSource": "lensforge.client.dataset_models",
+    "S3Source": "lensforge.client.dataset_models",
+    "SplitConfig": "lensforge.client.dataset_models",
+    "UploadSource": "lensforge.client.dataset_models",
+    "VersionDiff": "lensforge.client.dataset_models",
+    "VersionStats": "lensforge.client.dataset_models",
+    "APIError": "lensforge.client.errors",
+    "AuthenticationError": "lensforge.client.errors",
+    "ConflictError": "lensforge.client.errors",
+    "ConnectionFailed": "lensforge.client.errors",
+    "FieldError": "lensforge.client.errors",
+    "InvalidResponse": "lensforge.client.errors",
+    "LensforgeError": "lensforge.client.errors",
+    "NotFoundError": "lensforge.client.errors",
+    "PermissionDenied": "lensforge.client.errors",
+    "ServerError": "lensforge.client.errors",
+    "UploadFailed": "lensforge.client.errors",
+    "ValidationError": "lensforge.client.errors",
+    "Attempt": "lensforge.client.job_models",
+    "Checkpoint": "lensforge.client.job_models",
+    "ConfigSchema": "lensforge.client.job_models",
+    "ConfigValidation": "lensforge.client.job_models",
+    "Job": "lensforge.client.job_models",
+    "JobDetail": "lensforge.client.job_models",
+    "JobEvent": "lensforge.client.job_models",
+    "LogLine": "lensforge.client.job_models",
+    "MetricPoint": "lensforge.client.job_models",
+    "MetricSeries": "lensforge.client.job_models",
+    "Resources": "lensforge.client.job_models",
+    "Trainer": "lensforge.client.job_models",
+    "TrainerCapabilities": "lensforge.client.job_models",
+    "TrainerManifest": "lensforge.client.job_models",
+    "TrainerModel": "lensforge.client.job_models",
+    "Transition": "lensforge.client.job_models",
+    "Capabilities": "lensforge.client.model_work_models",
+    "Classification": "lensforge.client.model_work_models",
+    "Detection": "lensforge.client.model_work_models",
+    "ExportFormat": "lensforge.client.model_work_models",
+    "ImageResult": "lensforge.client.model_work_models",
+    "InferenceImage": "lensforge.client.model_work_models",
+    "InferenceParams": "lensforge.client.model_work_models",
+    "InferenceRun": "lensforge.client.model_work_models",
+    "LatencyStats": "lensforge.client.model_work_models",
+    "ModelArtifact": "lensforge.client.model_work_models",
+    "ModelExport": "lensforge.client.model_work_models",
+    "ModelExportLink": "lensforge.client.model_work_models",
+    "Prediction": "lensforge.client.model_work_models",
+    "TrainerModelWork": "lensforge.client.model_work_models",
+    "VerificationReport": "lensforge.client.model_work_models",
+    "ApiKey": "lensforge.client.models",
+    "CreatedApiKey": "lensforge.client.models",
+    "Me": "lensforge.client.models",
+    "Member": "lensforge.client.models",
+    "Membership": "lensforge.client.models",
+    "Organization": "lensforge.client.models",
+    "Page": "lensforge.client.models",
+    "Project": "lensforge.client.models",
+    "ProjectMember": "lensforge.client.models",
+    "SignupResult": "lensforge.client.models",
+    "TokenPair": "lensforge.client.models",
+    "UploadPart": "lensforge.client.models",
+    "UploadSession": "lensforge.client.models",
+    "User": "lensforge.client.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "APIError",

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from lensforge.client._http import DEFAULT_TIMEOUT, EventHooks, HttpSession, TokensCallback
 from lensforge.client._upload_state import UploadStateStore
 from lensforge.client.config import ClientConfig, ConfigTokenStore, config_dir, resolve_config
-from lensforge.client.resources.api_keys import ApiKeys
-from lensforge.client.resources.artifacts import Artifacts
-from lensforge.client.resources.auth import Auth
-from lensforge.client.resources.datasets import Datasets
-from lensforge.client.resources.exports import Exports
-from lensforge.client.resources.inference import Inference
-from lensforge.client.resources.jobs import Jobs
-from lensforge.client.resources.models import Models
-from lensforge.client.resources.organizations import Organizations
-from lensforge.client.resources.projects import Projects
-from lensforge.client.resources.trainers import Trainers
-from lensforge.client.resources.uploads import Uploads
+
+if TYPE_CHECKING:
+    from lensforge.client.resources.api_keys import ApiKeys
+    from lensforge.client.resources.artifacts import Artifacts
+    from lensforge.client.resources.auth import Auth
+    from lensforge.client.resources.datasets import Datasets
+    from lensforge.client.resources.exports import Exports
+    from lensforge.client.resources.inference import Inference
+    from lensforge.client.resources.jobs import Jobs
+    from lensforge.client.resources.models import Models
+    from lensforge.client.resources.organizations import Organizations
+    from lensforge.client.resources.projects import Projects
+    from lensforge.client.resources.trainers import Trainers
+    from lensforge.client.resources.uploads import Uploads
 
 UPLOAD_STATE_FILE = "uploads.json"
 
@@ -66,19 +69,83 @@ class LensforgeClient:
             event_hooks=event_hooks,
             on_tokens_refreshed=on_tokens_refreshed,
         )
-        state = UploadStateStore(upload_state_path or config_dir() / UPLOAD_STATE_FILE)
-        self.auth = Auth(self._session)
-        self.organizations = Organizations(self._session)
-        self.projects = Projects(self._session)
-        self.api_keys = ApiKeys(self._session)
-        self.uploads = Uploads(self._session, state)
-        self.datasets = Datasets(self._session, self.uploads)
-        self.trainers = Trainers(self._session)
-        self.jobs = Jobs(self._session)
-        self.exports = Exports(self._session)
-        self.inference = Inference(self._session)
-        self.models = Models(self._session)
-        self.artifacts = Artifacts(self._session, self.uploads)
+        # One store shared by every upload of this client (it serialises its file's updates).
+        self._upload_state = UploadStateStore(upload_state_path or config_dir() / UPLOAD_STATE_FILE)
+
+    # Each group of calls is built (and its module imported) on first use: a command that only
+    # lists projects does not pay for the models of datasets, jobs and exports.
+
+    @cached_property
+    def auth(self) -> Auth:
+        from lensforge.client.resources.auth import Auth
+
+        return Auth(self._session)
+
+    @cached_property
+    def organizations(self) -> Organizations:
+        from lensforge.client.resources.organizations import Organizations
+
+        return Organizations(self._session)
+
+    @cached_property
+    def projects(self) -> Projects:
+        from lensforge.client.resources.projects import Projects
+
+        return Projects(self._session)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        from lensforge.client.resources.api_keys import ApiKeys
+
+        return ApiKeys(self._session)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        from lensforge.client.resources.uploads import Uploads
+
+        return Uploads(self._session, self._upload_state)
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from lensforge.client.resources.datasets import Datasets
+
+        return Datasets(self._session, self.uploads)
+
+    @cached_property
+    def trainers(self) -> Trainers:
+        from lensforge.client.resources.trainers import Trainers
+
+        return Trainers(self._session)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        from lensforge.client.resources.jobs import Jobs
+
+        return Jobs(self._session)
+
+    @cached_property
+    def exports(self) -> Exports:
+        from lensforge.client.resources.exports import Exports
+
+        return Exports(self._session)
+
+    @cached_property
+    def inference(self) -> Inference:
+        from lensforge.client.resources.inference import Inference
+
+        return Inference(self._session)
+
+    @cached_property
+    def models(self) -> Models:
+        from lensforge.client.resources.models import Models
+
+        return Models(self._session)
+
+    @cached_property
+    def artifacts(self) -> Artifacts:
+        from lensforge.client.resources.artifacts import Artifacts
+
+        return Artifacts(self._session, self.uploads)
 
     @classmethod
     def from_config(cls, config: ClientConfig | None = None, **kwargs: Any) -> LensforgeClient:

@@ -77,6 +77,9 @@ def record_export(
     if data.format != export.format:
         raise OutputRefused(f"a {data.format} model was reported for a {export.format} export")
     export.artifact_key = _stored(store, job, sequence, data.name, data.size)
+    # What the trainer actually exported with (e.g. `imgsz` when none was asked for) completes
+    # the options asked for; a new dict, so that the JSON column is written.
+    export.options = {**export.options, **data.options}
     export.size_bytes = data.size
     export.sha256 = data.sha256
     export.verification = dict(data.verification)

@@ -5,7 +5,8 @@
 uv and shared by every job (and every worker on the machine) that needs the same set:
 
 - the folder is `<envs_dir>/<key>`, key = SHA-256 of the interpreter, the trainer's sorted
-  requirements, the SDK's requirements and the Lensforge version, so equal needs share one env;
+  requirements, the SDK's requirements, the Lensforge version and the package index settings
+  (when not the defaults), so equal needs share one env and another index builds another;
 - uv installs from one shared cache with hard links, so two environments holding the same
   packages cost the disk once;
 - it is built in a temporary folder and renamed into place (a crash leaves no half-built env
@@ -35,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 
 import lensforge
-from lensforge.config import Settings
+from lensforge.config import Settings, TrainerSettings
 from lensforge.trainers.manifest import TrainerManifest
 
 # What `lensforge.sdk` needs at run time; it is installed into every isolated environment.
@@ -79,13 +80,26 @@ def find_uv() -> Path:
     return Path(found)
 
 
-def environment_key(manifest: TrainerManifest) -> str:
-    inputs = {
+def index_arguments(trainers: TrainerSettings) -> list[str]:
+    """uv's options for where packages come from (see `TrainerSettings.index_url`)."""
+    arguments = ["--index-url", trainers.index_url] if trainers.index_url else []
+    for url in trainers.extra_index_urls:
+        arguments += ["--extra-index-url", url]
+    if trainers.index_strategy:
+        arguments += ["--index-strategy", trainers.index_strategy]
+    return arguments
+
+
+def environment_key(manifest: TrainerManifest, trainers: TrainerSettings | None = None) -> str:
+    inputs: dict[str, object] = {
         "python": [platform.python_implementation(), sys.version, platform.machine()],
         "requirements": sorted(manifest.requirements),
         "sdk": sorted(SDK_REQUIREMENTS),
         "lensforge": lensforge.__version__,
     }
+    index = index_arguments(trainers) if trainers is not None else []
+    if index:  # only when set: the environments built from PyPI keep their keys
+        inputs["index"] = index
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -100,13 +114,14 @@ class EnvironmentManager:
         self.cache = uv_cache_dir(settings)
         self.offline = settings.trainers.offline
         self.find_links = list(settings.trainers.find_links)
+        self.trainers = settings.trainers
 
     def python_for(self, manifest: TrainerManifest, log: LogFn) -> Path:
         """The interpreter to run `manifest`'s trainer with, building its environment if
         needed; uv's output goes to `log` line by line. Raises EnvironmentBuildFailed."""
         if self.mode == "current":
             return Path(sys.executable)
-        key = environment_key(manifest)
+        key = environment_key(manifest, self.trainers)
         final = self.root / key
         if (final / _READY).is_file():
             return venv_python(final)
@@ -131,6 +146,7 @@ class EnvironmentManager:
             install += ["--offline"] if self.offline else []
             for folder in self.find_links:
                 install += ["--find-links", folder]
+            install += index_arguments(self.trainers)
             self._uv([*install, *requirements], log)
             _add_lensforge(venv_python(env), log)
             (env / _READY).write_text(json.dumps({"trainer": manifest.name, "key": key}) + "\n")

@@ -133,6 +133,7 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     report = onnx["verification"]
     assert report["passed"] is True, report
     assert report["format"] == "onnx"
+    assert onnx["options"]["imgsz"] == FAST["basic"]["imgsz"]  # the trained size, reported
     assert report["samples"] >= 1
     assert report["max_abs_diff"] is not None
     assert report["max_abs_diff"] <= report["tolerance"] == 1e-3

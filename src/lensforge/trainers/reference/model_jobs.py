@@ -115,7 +115,9 @@ def export_job() -> int:
             f"agreement {report['detection_agreement']:.3f}",
             passed=report["passed"],
         )
-        trainer.report_export(out, format=fmt, options=report["options"], verification=report)
+        # The options it was exported with, its input size included (the trained one).
+        exported_with = {**report["options"], "imgsz": reference.imgsz}
+        trainer.report_export(out, format=fmt, options=exported_with, verification=report)
     return 0
 
 

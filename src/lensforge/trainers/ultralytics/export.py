@@ -87,7 +87,9 @@ def run(trainer: Trainer) -> None:
         f"{report['latency_ms']}",
         verification=report,
     )
-    trainer.report_export(exported_path, format=fmt, options=options, verification=report)
+    # The options it was exported with, the input size included (the trained one by default).
+    exported_with = {**options, "imgsz": imgsz}
+    trainer.report_export(exported_path, format=fmt, options=exported_with, verification=report)
 
 
 def verify_export(
