@@ -92,9 +92,10 @@ def switch_organization(
     body: SwitchOrganizationRequest,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Principal = requires(Action.ORGANIZATION_READ),
+    principal: Principal = requires(Action.SESSION_SWITCH),
 ) -> TokenPair:
-    """New tokens acting in another organization you belong to."""
+    """New tokens acting in another organization you belong to (interactive logins only: an API
+    key gets 403 `api_key_not_allowed`, since the new pair would carry none of its limits)."""
     return AuthService(session, settings).switch_organization(
         principal.user_id, body.organization_id
     )
