@@ -28,6 +28,7 @@ from lensforge.models.model_work import InferenceRun, ModelExport
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
 from lensforge.models.refresh_token import RefreshToken
+from lensforge.models.sign_in_throttle import SignInThrottle
 from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
@@ -58,6 +59,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "RefreshToken",
+    "SignInThrottle",
     "TrainingJob",
     "UploadPart",
     "UploadSession",
