@@ -79,6 +79,9 @@ class SecuritySettings(BaseModel):
     sign_in_free_failures_per_client: int = Field(default=20, ge=1)
     sign_in_max_lockout_seconds: int = Field(default=300, ge=1)
     sign_in_failure_window_seconds: int = Field(default=3600, ge=1)
+    # How stale an open WebSocket's view of its caller's access may get before it is re-checked
+    # (announced changes of access are acted on at once anyway).
+    websocket_access_recheck_seconds: float = Field(default=5.0, ge=0)
 
 
 class DatasetSettings(BaseModel):

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from lensforge.auth.access_events import announce_access_change
 from lensforge.auth.policy import is_valid_scope, scopes_cover
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.auth.tokens import hash_secret, new_secret, secrets_equal
@@ -122,6 +123,7 @@ def revoke_api_key(session: Session, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()
+        announce_access_change(session, key.organization_id)
     return key
 
 

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from lensforge.auth.access_events import announce_access_change
 from lensforge.auth.policy import ASSIGNABLE_BY, Role
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import MembershipRepository, OrganizationRepository, UserRepository
@@ -59,6 +60,7 @@ class OrganizationService:
             self._keep_an_admin(principal.organization_id)
         membership.role = role.value
         self.session.flush()
+        announce_access_change(self.session, principal.organization_id)
         return membership, user
 
     def remove_member(self, principal: Principal, user_id: uuid.UUID) -> None:
@@ -67,6 +69,7 @@ class OrganizationService:
         if membership.role == Role.ADMIN.value:
             self._keep_an_admin(principal.organization_id)
         self.memberships.delete(membership)
+        announce_access_change(self.session, principal.organization_id)
 
     def _member(self, principal: Principal, user_id: uuid.UUID) -> tuple[Membership, User]:
         membership = self.memberships.get(principal.organization_id, user_id)
