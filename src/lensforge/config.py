@@ -82,6 +82,8 @@ class SecuritySettings(BaseModel):
     # How stale an open WebSocket's view of its caller's access may get before it is re-checked
     # (announced changes of access are acted on at once anyway).
     websocket_access_recheck_seconds: float = Field(default=5.0, ge=0)
+    # How long an invitation to join an organization can be accepted.
+    invitation_ttl_days: int = Field(default=14, ge=1)
 
 
 class DatasetSettings(BaseModel):

@@ -52,6 +52,7 @@ class Action(StrEnum):
     MODEL_EXPORT = "model:export"
     WORKER_READ = "worker:read"
     SESSION_SWITCH = "session:switch"
+    INVITATION_RESPOND = "invitation:respond"
 
 
 _EVERYONE = frozenset(Role)
@@ -93,11 +94,14 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MODEL_EXPORT: _ENGINEERS_UP,
     Action.WORKER_READ: _EVERYONE,
     Action.SESSION_SWITCH: _EVERYONE,
+    # Your own invitations, to any organization: whatever your role in the current one.
+    Action.INVITATION_RESPOND: _EVERYONE,
 }
 
-# Actions that mint a session (access and refresh tokens): an API key doing them would turn a
-# narrow, revocable key into an unrestricted login. No scope grants them, not even `*`.
-INTERACTIVE_ONLY: frozenset[Action] = frozenset({Action.SESSION_SWITCH})
+# Actions that mint a session (access and refresh tokens) or change which organizations the
+# person belongs to: an API key doing them would turn a narrow key, bound to one organization,
+# into more than itself. No scope grants them, not even `*`.
+INTERACTIVE_ONLY: frozenset[Action] = frozenset({Action.SESSION_SWITCH, Action.INVITATION_RESPOND})
 
 # Roles a manager may hand out; only an admin can make another admin.
 ASSIGNABLE_BY: dict[Role, frozenset[Role]] = {

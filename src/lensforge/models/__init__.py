@@ -9,6 +9,7 @@ from lensforge.models.dataset import (
     DatasetVersion,
     ImageBlob,
 )
+from lensforge.models.invitation import Invitation
 from lensforge.models.job import (
     JOB_KINDS,
     JOB_STATUSES,
@@ -46,6 +47,7 @@ __all__ = [
     "Event",
     "ImageBlob",
     "InferenceRun",
+    "Invitation",
     "JobAttempt",
     "JobCheckpoint",
     "JobLog",
