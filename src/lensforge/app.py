@@ -111,6 +111,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.error("server error", code=exc.code, message=exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = getattr(exc, "headers", None) or headers  # e.g. Retry-After on a 429
         return JSONResponse(
             _error_body(exc.code, exc.message, exc.details),
             status_code=exc.status_code,

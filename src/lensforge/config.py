@@ -69,6 +69,21 @@ class SecuritySettings(BaseModel):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     allow_signup: bool = True
     password_min_length: int = 10
+    # zxcvbn score (0-4) a new password must reach; 3 is about 10^8 guesses.
+    password_min_strength: int = Field(default=3, ge=0, le=4)
+    # Failed sign-ins: this many are free per account (per client address), then each further
+    # one locks the account (the address) for twice as long as the one before, from 1 second up
+    # to `sign_in_max_lockout_seconds`. Failures older than the window are forgotten, and a
+    # successful sign-in clears the account's count, so nobody can be locked out for good.
+    sign_in_free_failures_per_account: int = Field(default=5, ge=1)
+    sign_in_free_failures_per_client: int = Field(default=20, ge=1)
+    sign_in_max_lockout_seconds: int = Field(default=300, ge=1)
+    sign_in_failure_window_seconds: int = Field(default=3600, ge=1)
+    # How stale an open WebSocket's view of its caller's access may get before it is re-checked
+    # (announced changes of access are acted on at once anyway).
+    websocket_access_recheck_seconds: float = Field(default=5.0, ge=0)
+    # How long an invitation to join an organization can be accepted.
+    invitation_ttl_days: int = Field(default=14, ge=1)
 
 
 class DatasetSettings(BaseModel):

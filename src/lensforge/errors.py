@@ -78,3 +78,16 @@ class PayloadTooLarge(LensforgeError):
 class ServiceUnavailable(LensforgeError):
     status_code = 503
     code = "service_unavailable"
+
+
+class TooManyRequests(LensforgeError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

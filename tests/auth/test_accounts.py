@@ -10,7 +10,7 @@ import jwt
 from fastapi.testclient import TestClient
 
 from lensforge.config import Settings
-from tests.fixtures.app import STRONG_PASSWORD, login, sign_up
+from tests.fixtures.app import STRONG_PASSWORD, add_to_organization, login, sign_up
 
 
 def test_signup_creates_user_and_organization_as_admin(client: TestClient) -> None:
@@ -169,11 +169,7 @@ def test_garbage_bearer_is_401(client: TestClient) -> None:
 def test_switch_organization(client: TestClient) -> None:
     admin = sign_up(client)
     other = sign_up(client)
-    client.post(
-        "/api/v1/organizations/current/members",
-        json={"email": other.email, "role": "guest"},
-        headers=admin.headers,
-    )
+    add_to_organization(client, admin, other, "guest")
     switched = client.post(
         "/api/v1/auth/switch-organization",
         json={"organization_id": admin.organization_id},
@@ -208,11 +204,7 @@ def test_signup_can_be_disabled(client: TestClient, settings: Settings) -> None:
 def test_removed_member_loses_access_immediately(client: TestClient) -> None:
     admin = sign_up(client)
     other = sign_up(client)
-    client.post(
-        "/api/v1/organizations/current/members",
-        json={"email": other.email, "role": "standard_engineer"},
-        headers=admin.headers,
-    )
+    add_to_organization(client, admin, other, "standard_engineer")
     member = login(client, other.email, admin.organization_id)
     assert client.get("/api/v1/projects", headers=member.headers).status_code == 200
     removed = client.delete(

@@ -11,7 +11,7 @@ from lensforge.auth.tokens import hash_secret
 from lensforge.config import Settings
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.models import ApiKey
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import add_to_organization, sign_up
 
 
 def _create(client: TestClient, headers: dict[str, str], **body: object) -> dict[str, object]:
@@ -128,3 +128,97 @@ def test_keys_of_another_organization_cannot_be_revoked(client: TestClient) -> N
     response = client.delete(f"/api/v1/api-keys/{key['id']}", headers=mallory.headers)
     assert response.status_code == 404
     assert client.get("/api/v1/api-keys", headers=mallory.headers).json() == []
+
+
+def _key_headers(created: dict[str, object]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {created['secret']}"}
+
+
+def test_a_key_of_any_scope_cannot_switch_organization(client: TestClient) -> None:
+    """The attack: a `*:read` key asked for a token pair and got an unrestricted admin login,
+    in its own organization and in another one of its owner's."""
+    account = sign_up(client)
+    other = sign_up(client)
+    add_to_organization(client, other, account, "admin")
+    for scopes in (["*:read"], ["*"], ["organization:*"], ["*:*"]):
+        key = _key_headers(_create(client, account.headers, scopes=scopes))
+        for organization_id in (account.organization_id, other.organization_id):
+            response = client.post(
+                "/api/v1/auth/switch-organization",
+                json={"organization_id": organization_id},
+                headers=key,
+            )
+            assert response.status_code == 403, (scopes, response.text)
+            assert response.json()["error"]["code"] == "api_key_not_allowed"
+            assert "access_token" not in response.text
+    # An interactive login still switches.
+    switched = client.post(
+        "/api/v1/auth/switch-organization",
+        json={"organization_id": other.organization_id},
+        headers=account.headers,
+    )
+    assert switched.status_code == 200, switched.text
+
+
+def test_no_scope_can_name_the_minting_action(client: TestClient) -> None:
+    account = sign_up(client)
+    response = client.post(
+        "/api/v1/api-keys",
+        json={"name": "ci", "scopes": ["session:switch"]},
+        headers=account.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_scope"
+
+
+def test_a_key_creates_keys_only_within_its_own_scopes(client: TestClient) -> None:
+    """The attack: a key scoped `api_key:manage` created a `*` key."""
+    account = sign_up(client)
+    manager = _key_headers(_create(client, account.headers, scopes=["api_key:manage"]))
+    for wider in (["*"], ["*:manage"], ["api_key:*"], ["dataset:import"], ["api_key:manag?"]):
+        response = client.post(
+            "/api/v1/api-keys", json={"name": "wider", "scopes": wider}, headers=manager
+        )
+        assert response.status_code == 403, (wider, response.text)
+        assert response.json()["error"]["code"] == "scope_exceeds_creator"
+    same = client.post(
+        "/api/v1/api-keys", json={"name": "same", "scopes": ["api_key:manage"]}, headers=manager
+    )
+    assert same.status_code == 201, same.text
+    assert same.json()["scopes"] == ["api_key:manage"]
+    # A pattern key hands on narrower patterns and single actions of its own.
+    datasets = _key_headers(
+        _create(client, account.headers, scopes=["dataset:*", "api_key:manage"])
+    )
+    for narrower in (["dataset:import"], ["dataset:*"], ["dataset:read", "api_key:manage"]):
+        response = client.post(
+            "/api/v1/api-keys", json={"name": "narrow", "scopes": narrower}, headers=datasets
+        )
+        assert response.status_code == 201, (narrower, response.text)
+    # An interactive login is not narrowed.
+    assert _create(client, account.headers, scopes=["*"])["scopes"] == ["*"]
+
+
+def test_a_key_cannot_create_a_key_that_outlives_it(client: TestClient) -> None:
+    account = sign_up(client)
+    ends = datetime.now(UTC) + timedelta(days=1)
+    creator = _key_headers(
+        _create(client, account.headers, scopes=["*"], expires_at=ends.isoformat())
+    )
+    later = client.post(
+        "/api/v1/api-keys",
+        json={"name": "later", "expires_at": (ends + timedelta(days=30)).isoformat()},
+        headers=creator,
+    )
+    assert later.status_code == 403, later.text
+    assert later.json()["error"]["code"] == "expiry_exceeds_creator"
+    forever = client.post("/api/v1/api-keys", json={"name": "forever"}, headers=creator)
+    assert forever.status_code == 201, forever.text
+    inherited = datetime.fromisoformat(forever.json()["expires_at"])
+    assert abs((inherited - ends).total_seconds()) < 1
+    sooner = client.post(
+        "/api/v1/api-keys",
+        json={"name": "sooner", "expires_at": (ends - timedelta(hours=1)).isoformat()},
+        headers=creator,
+    )
+    assert sooner.status_code == 201, sooner.text

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from lensforge.app import API_PREFIX
-from lensforge.auth.policy import POLICY, Action, Role
+from lensforge.auth.policy import INTERACTIVE_ONLY, POLICY, Action, Role
 from lensforge.config import Settings
 from lensforge.routes import ROUTERS
 from tests.fixtures.app import Account, member_with_role, sign_up
@@ -39,6 +39,11 @@ EXPECTED_PUBLIC = {
     ("POST", "/api/v1/auth/logout"),  # idem
     ("GET", "/api/v1/storage/objects/{key:path}"),  # authenticated by the link's HMAC signature
     ("PUT", "/api/v1/storage/objects/{key:path}"),  # idem
+}
+
+# Non-GET routes that change nothing (so a read-only key may call them), and why.
+SIDE_EFFECT_FREE_POSTS = {
+    ("POST", "/api/v1/trainers/{name}/config/validate"),  # checks a config, stores nothing
 }
 
 
@@ -162,6 +167,68 @@ def test_role_matrix_over_every_route(
     assert checked >= 5 * 15
 
 
+def _api_key(client: TestClient, owner: Account, scopes: list[str]) -> dict[str, str]:
+    created = client.post(
+        "/api/v1/api-keys", json={"name": "matrix", "scopes": scopes}, headers=owner.headers
+    )
+    assert created.status_code == 201, created.text
+    return {"Authorization": f"Bearer {created.json()['secret']}"}
+
+
+def _refused_to_key(response: Any) -> bool:
+    return response.status_code == 403 and response.json()["error"]["code"] in (
+        "scope_denied",
+        "api_key_not_allowed",
+    )
+
+
+def test_scoped_api_keys_over_every_route(
+    client: TestClient, accounts: dict[Role, Account]
+) -> None:
+    """An admin's key is held to its scopes on every route: a key scoped to exactly the route's
+    action passes the policy, a read-only key is refused on every write route, a key scoped to
+    some other action everywhere else. Minting actions are refused to every key."""
+    admin = accounts[Role.ADMIN]
+    read_only = _api_key(client, admin, ["*:read"])
+    everything = _api_key(client, admin, ["*"])
+    by_action = {
+        action: _api_key(client, admin, [action.value])
+        for action in Action
+        if action not in INTERACTIVE_ONLY
+    }
+    checked = 0
+    for method, route in api_routes(client):
+        action, public = declared(route)
+        if public or trainer_only(route):
+            continue
+        assert action is not None
+        path = fill_path(route.path)
+        where = f"{method} {route.path} ({action.value})"
+        if action in INTERACTIVE_ONLY:
+            for key in (read_only, everything):
+                response = client.request(method, path, json={}, headers=key)
+                assert _refused_to_key(response), f"{where}: {response.text[:200]}"
+            continue
+        response = client.request(method, path, json={}, headers=by_action[action])
+        assert response.status_code != 403 or response.json()["error"]["code"] not in (
+            "scope_denied",
+            "permission_denied",
+        ), f"key scoped to its own action refused: {where}: {response.text[:200]}"
+        other_action = next(a for a in by_action if a is not action)
+        response = client.request(method, path, json={}, headers=by_action[other_action])
+        assert _refused_to_key(response), f"{where} with {other_action}: {response.text[:200]}"
+        response = client.request(method, path, json={}, headers=read_only)
+        if method == "GET" or (method, route.path) in SIDE_EFFECT_FREE_POSTS:
+            assert action.value.endswith(":read"), f"{where}: a GET route must be a read"
+            assert not _refused_to_key(response), f"read key refused: {where}"
+        else:
+            assert _refused_to_key(response), (
+                f"read-only key not refused on a write route: {where}: {response.text[:200]}"
+            )
+        checked += 1
+    assert checked >= 60
+
+
 def test_unauthenticated_gets_401_on_every_protected_route(client: TestClient) -> None:
     for method, route in api_routes(client):
         _, public = declared(route)
@@ -231,3 +298,16 @@ def test_websocket_routes_admit_exactly_the_roles_of_their_action(
                     assert first["type"] == "ready", (role, first)
                 else:
                     assert first["code"] == "permission_denied", (role, first)
+        # An API key is held to its scopes here too.
+        admin = accounts[Role.ADMIN]
+        for scopes, allowed in (([action.value], True), (["project:*"], False)):
+            secret = _api_key(client, admin, scopes)["Authorization"].removeprefix("Bearer ")
+            with client.websocket_connect(f"{path}?token={secret}") as ws:
+                first = receive_json(ws)
+                if allowed:
+                    assert first["type"] == "ready", (scopes, first)
+                else:
+                    assert first["code"] == "scope_denied", (scopes, first)
+                    with pytest.raises(WebSocketDisconnect) as closed:
+                        receive_json(ws)
+                    assert closed.value.code == 4403

@@ -24,7 +24,8 @@ def member_with_role(url: str, admin: LensforgeClient, role: str) -> LensforgeCl
     """A new account added to `admin`'s organization with `role`, logged in there."""
     other = signed_up(url)
     me = other.auth.me()
-    admin.organizations.add_member(me.user.email, role)
+    invitation = admin.organizations.invite(me.user.email, role)
+    other.organizations.accept_invitation(invitation.id)
     organization = admin.organizations.current()
     other.auth.login(me.user.email, STRONG_PASSWORD, organization_id=organization.id)
     return other

@@ -92,7 +92,9 @@ def test_organization_members(live_server: LiveServer, admin: LensforgeClient) -
 def test_switch_organization_and_logout(live_server: LiveServer, admin: LensforgeClient) -> None:
     other = signed_up(live_server.url)
     other_org = other.organizations.current()
-    other.organizations.add_member(admin.auth.me().user.email, "guest")
+    invitation = other.organizations.invite(admin.auth.me().user.email, "guest")
+    assert [i.organization.id for i in admin.organizations.my_invitations()] == [other_org.id]
+    admin.organizations.accept_invitation(invitation.id)
     pair = admin.auth.switch_organization(other_org.id)
     assert pair.organization_id == other_org.id
     assert admin.auth.me().role == "guest"

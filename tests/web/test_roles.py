@@ -75,8 +75,12 @@ def _pages(job: JobSetup) -> dict[str, list[tuple[str, Action]]]:
             ('id="batch-form"', Action.MODEL_PREDICT),
         ],
         f"/projects/{p}/exports": [('id="export-form"', Action.MODEL_EXPORT)],
-        "/organization/members": [('id="add-member"', Action.MEMBER_MANAGE)],
+        "/organization/members": [
+            ('id="add-member"', Action.MEMBER_MANAGE),
+            ('id="pending-invitations"', Action.MEMBER_MANAGE),
+        ],
         "/organization/api-keys": [('id="create-key"', Action.API_KEY_MANAGE)],
+        "/invitations": [('id="my-invitations"', Action.INVITATION_RESPOND)],
     }
 
 
@@ -91,6 +95,7 @@ _CHANGES = [
     ("POST", "/api/v1/exports", Action.MODEL_EXPORT),
     ("POST", "/api/v1/inference", Action.MODEL_PREDICT),
     ("POST", "/api/v1/organizations/current/members", Action.MEMBER_MANAGE),
+    ("DELETE", f"/api/v1/organizations/current/invitations/{uuid.uuid4()}", Action.MEMBER_MANAGE),
     ("POST", "/api/v1/api-keys", Action.API_KEY_MANAGE),
     ("POST", f"/api/v1/projects/{uuid.uuid4()}/members", Action.PROJECT_MEMBER_MANAGE),
     ("PUT", f"/api/v1/datasets/{uuid.uuid4()}/sharing", Action.DATASET_SHARE),

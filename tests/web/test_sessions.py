@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from lensforge.auth.browser_sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from tests.fixtures.app import STRONG_PASSWORD, sign_up
+from tests.fixtures.app import STRONG_PASSWORD, add_to_organization, sign_up
 from tests.web.helpers import form_csrf
 
 
@@ -129,12 +129,7 @@ def test_the_websocket_token_needs_the_session_and_the_csrf_header(client: TestC
 def test_switching_organization(client: TestClient) -> None:
     owner = sign_up(client, organization_name="First")
     other = sign_up(client, organization_name="Second")
-    added = client.post(
-        "/api/v1/organizations/current/members",
-        json={"email": owner.email, "role": "guest"},
-        headers=other.headers,
-    )
-    assert added.status_code == 201
+    add_to_organization(client, other, owner, "guest")
     browser = _page_client(client)
     token = form_csrf(browser.get("/login").text)
     browser.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from lensforge.auth.dependencies import PUBLIC, requires
 from lensforge.auth.policy import Action, Role
@@ -48,10 +48,20 @@ def signup(body: SignupRequest, session: SessionDep, settings: SettingsDep) -> S
     )
 
 
-@router.post("/login", response_model=TokenPair, dependencies=[PUBLIC])
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPair:
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    dependencies=[PUBLIC],
+    responses={429: {"description": "Too many failed sign-ins (`Retry-After` says how long)"}},
+)
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> TokenPair:
     return AuthService(session, settings).login(
-        email=body.email, password=body.password, organization_id=body.organization_id
+        email=body.email,
+        password=body.password,
+        organization_id=body.organization_id,
+        client=request.client.host if request.client else "unknown",
     )
 
 
@@ -92,9 +102,10 @@ def switch_organization(
     body: SwitchOrganizationRequest,
     session: SessionDep,
     settings: SettingsDep,
-    principal: Principal = requires(Action.ORGANIZATION_READ),
+    principal: Principal = requires(Action.SESSION_SWITCH),
 ) -> TokenPair:
-    """New tokens acting in another organization you belong to."""
+    """New tokens acting in another organization you belong to (interactive logins only: an API
+    key gets 403 `api_key_not_allowed`, since the new pair would carry none of its limits)."""
     return AuthService(session, settings).switch_organization(
         principal.user_id, body.organization_id
     )

@@ -9,10 +9,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from lensforge.auth.policy import is_valid_scope
+from lensforge.auth.access_events import announce_access_change
+from lensforge.auth.policy import is_valid_scope, scopes_cover
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.auth.tokens import hash_secret, new_secret, secrets_equal
-from lensforge.errors import NotFound, Unauthorized, ValidationFailed
+from lensforge.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
 from lensforge.kit.types import utcnow
 from lensforge.models import ApiKey
 
@@ -38,7 +39,11 @@ def create_api_key(
     name: str,
     scopes: list[str],
     expires_at: datetime | None,
+    created_by_key: ApiKey | None = None,
 ) -> CreatedApiKey:
+    """A new key for `user_id`. When the caller is itself an API key (`created_by_key`), the new
+    key gets at most that key's scopes and lives no longer than it: a key never makes a key
+    that is more than itself."""
     bad = [scope for scope in scopes if not is_valid_scope(scope)]
     if bad:
         raise ValidationFailed(
@@ -54,6 +59,8 @@ def create_api_key(
             "expires_at must be in the future",
             details={"fields": [{"field": "body.expires_at", "message": "in the past"}]},
         )
+    if created_by_key is not None:
+        expires_at = _within_creator(created_by_key, scopes, expires_at)
     prefix = secrets.token_hex(_PREFIX_LENGTH // 2)
     secret = new_secret()
     key = ApiKeyRepository(session).add(
@@ -68,6 +75,32 @@ def create_api_key(
         )
     )
     return CreatedApiKey(key=key, secret=f"{KEY_MARKER}{prefix}_{secret}")
+
+
+def _within_creator(
+    creator: ApiKey, scopes: list[str], expires_at: datetime | None
+) -> datetime | None:
+    """The new key's expiry, after refusing scopes or an expiry beyond the creating key's."""
+    wider = scopes_cover(creator.scopes, scopes)
+    if wider:
+        raise Forbidden(
+            f"an API key can only create keys within its own scopes ({', '.join(creator.scopes)});"
+            f" not covered: {', '.join(wider)}",
+            details={"scopes": wider, "allowed": list(creator.scopes)},
+            code="scope_exceeds_creator",
+        )
+    if creator.expires_at is None:
+        return expires_at
+    if expires_at is None:
+        return creator.expires_at  # inherits the creator's end rather than outliving it
+    if expires_at > creator.expires_at:
+        raise Forbidden(
+            "an API key cannot create a key that outlives it: "
+            f"expires_at must be at most {creator.expires_at.isoformat()}",
+            details={"fields": [{"field": "body.expires_at", "message": "after the creator's"}]},
+            code="expiry_exceeds_creator",
+        )
+    return expires_at
 
 
 def resolve_api_key(session: Session, token: str) -> ApiKey:
@@ -90,6 +123,7 @@ def revoke_api_key(session: Session, key: ApiKey) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()
+        announce_access_change(session, key.organization_id)
     return key
 
 

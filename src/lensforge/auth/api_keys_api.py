@@ -50,6 +50,12 @@ class ApiKeyCreated(ApiKeyRead):
 def create(
     body: ApiKeyCreate, session: SessionDep, principal: Principal = requires(Action.API_KEY_MANAGE)
 ) -> ApiKeyCreated:
+    """Create a key (at most the caller's own scopes and lifetime when the caller is a key)."""
+    creator = (
+        ApiKeyRepository(session).get(principal.api_key_id)
+        if principal.api_key_id is not None
+        else None
+    )
     created = create_api_key(
         session,
         organization_id=principal.organization_id,
@@ -57,6 +63,7 @@ def create(
         name=body.name,
         scopes=body.scopes,
         expires_at=body.expires_at,
+        created_by_key=creator,
     )
     return ApiKeyCreated(
         **ApiKeyRead.model_validate(created.key).model_dump(), secret=created.secret

@@ -20,7 +20,7 @@ from lensforge.auth.browser_sessions import (
 )
 from lensforge.auth.policy import Action, Role
 from lensforge.auth.principal import Principal
-from lensforge.auth.repository import MembershipRepository, UserRepository
+from lensforge.auth.repository import ApiKeyRepository, MembershipRepository, UserRepository
 from lensforge.auth.tokens import decode_access_token
 from lensforge.config import Settings
 from lensforge.dependencies import SessionDep, SettingsDep
@@ -79,6 +79,33 @@ def resolve_principal(session: Session, settings: Settings, token: str | None) -
         organization_id=organization_id,
         role=Role(membership.role),
         api_key_id=api_key_id,
+        scopes=scopes,
+    )
+
+
+def recheck_principal(session: Session, principal: Principal) -> Principal:
+    """`principal` as it stands now, for a connection that outlives its authentication (a
+    WebSocket): the account still active, still a member (with today's role), the API key
+    still live. Not the access token's expiry: the connection was admitted while it held."""
+    user = UserRepository(session).get(principal.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("this account is disabled or no longer exists", code="account_disabled")
+    membership = MembershipRepository(session).get(principal.organization_id, principal.user_id)
+    if membership is None:
+        raise Unauthorized("you are no longer a member of this organization", code="not_a_member")
+    scopes = principal.scopes
+    if principal.api_key_id is not None:
+        key = ApiKeyRepository(session).get(principal.api_key_id)
+        if key is None or key.revoked_at is not None:
+            raise Unauthorized("the API key has been revoked", code="api_key_revoked")
+        if key.expires_at is not None and key.expires_at <= utcnow():
+            raise Unauthorized("the API key has expired", code="api_key_expired")
+        scopes = tuple(key.scopes)
+    return Principal(
+        user_id=principal.user_id,
+        organization_id=principal.organization_id,
+        role=Role(membership.role),
+        api_key_id=principal.api_key_id,
         scopes=scopes,
     )
 

@@ -2,7 +2,9 @@
 
 A role is held per organization. Actions are `resource:verb` strings. API keys may narrow what
 their owner's role allows with scopes (`*`, `project:*`, `*:read`, `dataset:import`), never
-widen it.
+widen it. A key never becomes more than itself: actions that mint credentials (a token pair for
+another organization) are reserved to interactive logins, whatever the key's scopes, and a key
+creating a key hands on at most its own scopes (`scopes_cover`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class Action(StrEnum):
     MODEL_PREDICT = "model:predict"
     MODEL_EXPORT = "model:export"
     WORKER_READ = "worker:read"
+    SESSION_SWITCH = "session:switch"
+    INVITATION_RESPOND = "invitation:respond"
 
 
 _EVERYONE = frozenset(Role)
@@ -89,7 +93,15 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MODEL_PREDICT: _ENGINEERS_UP,
     Action.MODEL_EXPORT: _ENGINEERS_UP,
     Action.WORKER_READ: _EVERYONE,
+    Action.SESSION_SWITCH: _EVERYONE,
+    # Your own invitations, to any organization: whatever your role in the current one.
+    Action.INVITATION_RESPOND: _EVERYONE,
 }
+
+# Actions that mint a session (access and refresh tokens) or change which organizations the
+# person belongs to: an API key doing them would turn a narrow key, bound to one organization,
+# into more than itself. No scope grants them, not even `*`.
+INTERACTIVE_ONLY: frozenset[Action] = frozenset({Action.SESSION_SWITCH, Action.INVITATION_RESPOND})
 
 # Roles a manager may hand out; only an admin can make another admin.
 ASSIGNABLE_BY: dict[Role, frozenset[Role]] = {
@@ -115,11 +127,32 @@ def is_valid_scope(scope: str) -> bool:
         return True
     if not verb:
         return False
-    known = {action.value for action in Action}
+    known = {action.value for action in Action if action not in INTERACTIVE_ONLY}
     return any(fnmatchcase(action, scope) for action in known) and bool(resource)
 
 
+def _covers(granted: str, requested: str) -> bool:
+    # With `*` as the only wildcard, a requested pattern that the granted pattern matches as a
+    # plain string can only ever match names the granted one matches too (each of its `*` lies
+    # inside a span a granted `*` absorbs). `?` and `[...]` break that, so they need equality.
+    if any(char in granted + requested for char in "?["):
+        return granted == requested
+    return fnmatchcase(requested, granted)
+
+
+def scopes_cover(granted: list[str] | tuple[str, ...], requested: list[str]) -> list[str]:
+    """The requested scopes that the granted ones do not cover (empty: a subset). Checked on
+    the patterns themselves, not on today's actions, so it stays true when actions are added."""
+    return [scope for scope in requested if not any(_covers(g, scope) for g in granted)]
+
+
 def authorize(role: Role, scopes: list[str] | None, action: Action) -> None:
+    if scopes is not None and action in INTERACTIVE_ONLY:
+        raise Forbidden(
+            f"'{action.value}' needs an interactive login: an API key cannot mint tokens",
+            details={"action": action.value},
+            code="api_key_not_allowed",
+        )
     if not role_allows(role, action):
         raise Forbidden(
             f"your role '{role.value}' does not allow '{action.value}'",

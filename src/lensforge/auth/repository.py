@@ -1,15 +1,24 @@
-"""SQL for users, organizations, memberships, refresh tokens and API keys."""
+"""SQL for users, organizations, memberships, refresh tokens, API keys and sign-in throttles."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lensforge.kit.types import utcnow
-from lensforge.models import ApiKey, Membership, Organization, RefreshToken, User
+from lensforge.models import (
+    ApiKey,
+    Membership,
+    Organization,
+    RefreshToken,
+    SignInThrottle,
+    User,
+)
 
 
 class UserRepository:
@@ -143,3 +152,68 @@ class ApiKeyRepository:
         self.session.add(key)
         self.session.flush()
         return key
+
+
+class SignInThrottleRepository:
+    """Counters updated in one statement each, so that concurrent failures in several server
+    processes all count."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_many(self, subject_hashes: Sequence[str]) -> Sequence[SignInThrottle]:
+        return self.session.scalars(
+            select(SignInThrottle).where(SignInThrottle.subject_hash.in_(subject_hashes))
+        ).all()
+
+    def count_failure(
+        self, subject_hash: str, kind: str, *, now: datetime, forget_before: datetime
+    ) -> int:
+        """Add one failure (starting again from 1 when the last one is forgotten); the count."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.session.execute(
+            insert(SignInThrottle)
+            .values(subject_hash=subject_hash, kind=kind, failures=0, last_failure_at=now)
+            .on_conflict_do_nothing(index_elements=["subject_hash"])
+        )
+        failures = self.session.scalar(
+            update(SignInThrottle)
+            .where(SignInThrottle.subject_hash == subject_hash)
+            .values(
+                failures=case(
+                    (SignInThrottle.last_failure_at < forget_before, 1),
+                    else_=SignInThrottle.failures + 1,
+                ),
+                last_failure_at=now,
+            )
+            .returning(SignInThrottle.failures)
+            .execution_options(synchronize_session=False)
+        )
+        return int(failures or 1)
+
+    def lock(self, subject_hash: str, until: datetime) -> None:
+        self.session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.subject_hash == subject_hash)
+            .values(locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+    def clear(self, subject_hash: str) -> None:
+        self.session.execute(
+            delete(SignInThrottle)
+            .where(SignInThrottle.subject_hash == subject_hash)
+            .execution_options(synchronize_session=False)
+        )
+
+    def forget_older_than(self, forget_before: datetime, now: datetime) -> None:
+        """Drop counters nobody needs any more, so strangers' guesses do not pile up."""
+        self.session.execute(
+            delete(SignInThrottle)
+            .where(
+                SignInThrottle.last_failure_at < forget_before,
+                (SignInThrottle.locked_until.is_(None)) | (SignInThrottle.locked_until < now),
+            )
+            .execution_options(synchronize_session=False)
+        )

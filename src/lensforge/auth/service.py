@@ -18,6 +18,7 @@ from lensforge.auth.repository import (
     UserRepository,
 )
 from lensforge.auth.schemas import TokenPair
+from lensforge.auth.sign_in_throttle import SignInThrottle
 from lensforge.auth.tokens import hash_secret, issue_access_token, new_secret
 from lensforge.config import Settings
 from lensforge.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
@@ -48,7 +49,11 @@ class AuthService:
         """A user and their own organization, in which they are admin."""
         email = email.lower()
         problems = password_problems(
-            password, min_length=self.settings.security.password_min_length, email=email
+            password,
+            min_length=self.settings.security.password_min_length,
+            email=email,
+            min_strength=self.settings.security.password_min_strength,
+            user_inputs=[display_name, organization_name or ""],
         )
         if problems:
             raise ValidationFailed(
@@ -96,12 +101,28 @@ class AuthService:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def login(self, *, email: str, password: str, organization_id: uuid.UUID | None) -> TokenPair:
+    def login(
+        self,
+        *,
+        email: str,
+        password: str,
+        organization_id: uuid.UUID | None,
+        client: str = "unknown",
+    ) -> TokenPair:
+        """Tokens for the right password; failures are throttled per account and per `client`
+        (the caller's address): see `sign_in_throttle`."""
+        throttle = SignInThrottle(self.session, self.settings.security, email=email, client=client)
+        throttle.check()
         user = self.users.get_by_email(email)
         if not verify_password(user.password_hash if user else None, password) or user is None:
-            raise Unauthorized("wrong e-mail or password", code="invalid_credentials")
+            throttle.failed()
+            # The failure must be counted even though the request fails.
+            raise Unauthorized(
+                "wrong e-mail or password", code="invalid_credentials", keep_writes=True
+            )
         if not user.is_active:
             raise Unauthorized("this account is disabled", code="account_disabled")
+        throttle.succeeded()
         org_id = self._organization_for(user.id, organization_id)
         user.last_login_at = utcnow()
         return self._issue(user.id, org_id, family_id=None)

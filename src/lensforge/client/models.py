@@ -72,6 +72,26 @@ class Member(Model):
     joined_at: datetime
 
 
+class Invitation(Model):
+    """An invitation of the current organization, waiting for the person to accept."""
+
+    id: uuid.UUID
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class MyInvitation(Model):
+    """An invitation addressed to you, from `organization`."""
+
+    id: uuid.UUID
+    organization: Organization
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+
 class Project(Model):
     id: uuid.UUID
     organization_id: uuid.UUID

@@ -9,6 +9,7 @@ from lensforge.models.dataset import (
     DatasetVersion,
     ImageBlob,
 )
+from lensforge.models.invitation import Invitation
 from lensforge.models.job import (
     JOB_KINDS,
     JOB_STATUSES,
@@ -29,6 +30,7 @@ from lensforge.models.model_work import InferenceRun, ModelExport
 from lensforge.models.organization import Organization
 from lensforge.models.project import Project, ProjectMember
 from lensforge.models.refresh_token import RefreshToken
+from lensforge.models.sign_in_throttle import SignInThrottle
 from lensforge.models.upload import UPLOAD_STATUSES, UploadPart, UploadSession
 from lensforge.models.user import User
 
@@ -47,6 +49,7 @@ __all__ = [
     "Event",
     "ImageBlob",
     "InferenceRun",
+    "Invitation",
     "JobArtifact",
     "JobAttempt",
     "JobCheckpoint",
@@ -61,6 +64,7 @@ __all__ = [
     "Project",
     "ProjectMember",
     "RefreshToken",
+    "SignInThrottle",
     "TrainingJob",
     "UploadPart",
     "UploadSession",

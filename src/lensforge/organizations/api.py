@@ -1,4 +1,5 @@
-"""Routes: /organizations (yours, the current one, its members)."""
+"""Routes: /organizations (yours, the current one, its members and invitations, and the
+invitations addressed to you)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pydantic import EmailStr, Field
 from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action, Role
 from lensforge.auth.principal import Principal
-from lensforge.auth.schemas import OrganizationRead
-from lensforge.dependencies import SessionDep
+from lensforge.auth.schemas import MembershipRead, OrganizationRead
+from lensforge.dependencies import SessionDep, SettingsDep
 from lensforge.kit.schemas import Schema
 from lensforge.models import Membership, User
+from lensforge.organizations.invitations import InvitationService
 from lensforge.organizations.service import OrganizationService
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
@@ -35,6 +37,22 @@ class MemberRead(Schema):
 class MemberAdd(Schema):
     email: EmailStr
     role: Role
+
+
+class InvitationRead(Schema):
+    id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class MyInvitationRead(Schema):
+    id: uuid.UUID
+    organization: OrganizationRead
+    role: Role
+    created_at: datetime
+    expires_at: datetime
 
 
 class MemberUpdate(Schema):
@@ -76,12 +94,87 @@ def members(
     return [_member(m, u) for m, u in OrganizationService(session).members(principal)]
 
 
-@router.post("/current/members", response_model=MemberRead, status_code=status.HTTP_201_CREATED)
-def add_member(
-    body: MemberAdd, session: SessionDep, principal: Principal = requires(Action.MEMBER_MANAGE)
-) -> MemberRead:
-    """Add an existing account to this organization with a role."""
-    return _member(*OrganizationService(session).add_member(principal, body.email, body.role))
+@router.post(
+    "/current/members",
+    response_model=InvitationRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "Already a member of this organization"}},
+)
+def invite_member(
+    body: MemberAdd,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.MEMBER_MANAGE),
+) -> InvitationRead:
+    """Invite a person by e-mail to join with a role. The answer is the same whether or not the
+    address has an account; the person becomes a member only by accepting
+    (`POST /organizations/invitations/{id}/accept`)."""
+    invitation = InvitationService(session, settings).invite(principal, body.email, body.role)
+    return InvitationRead.model_validate(invitation)
+
+
+@router.get("/current/invitations", response_model=list[InvitationRead])
+def pending_invitations(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.MEMBER_READ),
+) -> list[InvitationRead]:
+    """Invitations of this organization not yet accepted, declined or expired."""
+    invitations = InvitationService(session, settings).pending(principal)
+    return [InvitationRead.model_validate(i) for i in invitations]
+
+
+@router.delete("/current/invitations/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def withdraw_invitation(
+    invitation_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.MEMBER_MANAGE),
+) -> None:
+    InvitationService(session, settings).cancel(principal, invitation_id)
+
+
+@router.get("/invitations", response_model=list[MyInvitationRead])
+def my_invitations(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.INVITATION_RESPOND),
+) -> list[MyInvitationRead]:
+    """Invitations addressed to your e-mail, from any organization."""
+    return [
+        MyInvitationRead(
+            id=invitation.id,
+            organization=OrganizationRead.model_validate(organization),
+            role=Role(invitation.role),
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+        )
+        for invitation, organization in InvitationService(session, settings).mine(principal)
+    ]
+
+
+@router.post("/invitations/{invitation_id}/accept", response_model=MembershipRead)
+def accept_invitation(
+    invitation_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.INVITATION_RESPOND),
+) -> MembershipRead:
+    """Join the inviting organization with the role offered (then switch to it to act there)."""
+    membership, organization = InvitationService(session, settings).accept(principal, invitation_id)
+    return MembershipRead(
+        organization=OrganizationRead.model_validate(organization), role=Role(membership.role)
+    )
+
+
+@router.post("/invitations/{invitation_id}/decline", status_code=status.HTTP_204_NO_CONTENT)
+def decline_invitation(
+    invitation_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Principal = requires(Action.INVITATION_RESPOND),
+) -> None:
+    InvitationService(session, settings).decline(principal, invitation_id)
 
 
 @router.patch("/current/members/{user_id}", response_model=MemberRead)

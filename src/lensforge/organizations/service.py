@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from lensforge.auth.access_events import announce_access_change
 from lensforge.auth.policy import ASSIGNABLE_BY, Role
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import MembershipRepository, OrganizationRepository, UserRepository
@@ -35,30 +36,17 @@ class OrganizationService:
     def members(self, principal: Principal) -> list[tuple[Membership, User]]:
         return list(self.memberships.for_organization(principal.organization_id))
 
-    def add_member(self, principal: Principal, email: str, role: Role) -> tuple[Membership, User]:
-        self._check_can_assign(principal, role)
-        user = self.users.get_by_email(email)
-        if user is None:
-            raise NotFound(
-                f"no account uses {email!r}; the person must sign up first", code="user_not_found"
-            )
-        if self.memberships.get(principal.organization_id, user.id) is not None:
-            raise Conflict("this user is already a member", code="already_member")
-        membership = self.memberships.add(
-            Membership(organization_id=principal.organization_id, user_id=user.id, role=role.value)
-        )
-        return membership, user
-
     def change_role(
         self, principal: Principal, user_id: uuid.UUID, role: Role
     ) -> tuple[Membership, User]:
         membership, user = self._member(principal, user_id)
-        self._check_can_assign(principal, role)
+        self.check_can_assign(principal, role)
         self._check_can_touch(principal, membership)
         if membership.role == Role.ADMIN.value and role is not Role.ADMIN:
             self._keep_an_admin(principal.organization_id)
         membership.role = role.value
         self.session.flush()
+        announce_access_change(self.session, principal.organization_id)
         return membership, user
 
     def remove_member(self, principal: Principal, user_id: uuid.UUID) -> None:
@@ -67,6 +55,7 @@ class OrganizationService:
         if membership.role == Role.ADMIN.value:
             self._keep_an_admin(principal.organization_id)
         self.memberships.delete(membership)
+        announce_access_change(self.session, principal.organization_id)
 
     def _member(self, principal: Principal, user_id: uuid.UUID) -> tuple[Membership, User]:
         membership = self.memberships.get(principal.organization_id, user_id)
@@ -76,7 +65,7 @@ class OrganizationService:
         return membership, user
 
     @staticmethod
-    def _check_can_assign(principal: Principal, role: Role) -> None:
+    def check_can_assign(principal: Principal, role: Role) -> None:
         if role not in ASSIGNABLE_BY.get(principal.role, frozenset()):
             raise Forbidden(
                 f"your role '{principal.role.value}' cannot grant the role '{role.value}'",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from lensforge.auth.access_events import announce_access_change
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import MembershipRepository
@@ -105,3 +106,4 @@ class ProjectService:
         project = self.visible(principal, project_id)
         if not self.projects.remove_member(project.id, user_id):
             raise NotFound("this user is not a project member")
+        announce_access_change(self.session, project.organization_id)

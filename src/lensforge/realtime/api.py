@@ -14,6 +14,14 @@ Protocol (JSON text messages):
   with `type` and `job_id`; and `{"type": "ping"}` when idle, so proxies keep the socket open.
 - a client too slow to take its events is closed with 1013; it should reconnect and re-read
   the state through the REST API.
+- access is re-checked while the socket is open: before delivering an event or a keepalive when
+  the last check is older than `security.websocket_access_recheck_seconds` (5 s), and at once
+  when a change of access in the organization is announced (a member removed, a role changed, a
+  project membership ended, an API key revoked; `lensforge.auth.access_events`). A job or
+  project the caller may no longer see is dropped with `{"type": "unsubscribed", ...,
+  "reason": "access_revoked"}` and none of its events are sent; a caller who is no longer a
+  member, whose account is disabled or whose key is revoked gets an `error` and the socket is
+  closed with 1008 (policy violation), the reason being the error code.
 """
 
 from __future__ import annotations
@@ -21,23 +29,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
-from lensforge.auth.dependencies import resolve_principal
+from lensforge.auth.access_events import ACCESS_CHANGED
+from lensforge.auth.dependencies import recheck_principal, resolve_principal
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.errors import LensforgeError, NotFound, Unauthorized
 from lensforge.jobs.service import JobService
 from lensforge.kit.db import transaction
 from lensforge.projects.service import ProjectService
-from lensforge.realtime.hub import EventHub, Subscription
+from lensforge.realtime.hub import EventHub, EventRecord, Subscription
 
 router = APIRouter(tags=["realtime"])
 
@@ -48,6 +59,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 1013
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
 
 
 class _Socket:
@@ -67,6 +79,52 @@ class _Socket:
     async def close(self, code: int, reason: str) -> None:
         async with self._lock:
             await self.websocket.close(code=code, reason=reason)
+
+
+class _Access:
+    """The connection's principal, kept current: re-checked when older than the interval, and
+    at the next delivery after an access change was announced."""
+
+    def __init__(self, state: State, principal: Principal) -> None:
+        self.state = state
+        self.principal = principal
+        self._interval = state.settings.security.websocket_access_recheck_seconds
+        self._checked_at = time.monotonic()
+        self._stale = False
+
+    def mark_stale(self) -> None:
+        self._stale = True
+
+    def due(self) -> bool:
+        return self._stale or time.monotonic() - self._checked_at >= self._interval
+
+    async def recheck(self, subscription: Subscription) -> list[tuple[str, uuid.UUID]]:
+        """The subscriptions no longer allowed, after dropping them; raises a LensforgeError
+        when the caller may not use this connection at all any more."""
+        watched = [("job_id", j) for j in set(subscription.job_ids)]
+        watched += [("project_id", p) for p in set(subscription.project_ids)]
+        principal, lost = await run_in_threadpool(self._check, watched)
+        self.principal = principal
+        self._checked_at = time.monotonic()
+        self._stale = False
+        for field, target in lost:
+            (subscription.job_ids if field == "job_id" else subscription.project_ids).discard(
+                target
+            )
+        return lost
+
+    def _check(
+        self, watched: list[tuple[str, uuid.UUID]]
+    ) -> tuple[Principal, list[tuple[str, uuid.UUID]]]:
+        with transaction(self.state.session_factory) as session:
+            principal = recheck_principal(session, self.principal)
+            principal.require(Action.JOB_READ)
+            lost = [
+                (field, target)
+                for field, target in watched
+                if not _visible_in(session, self.state, principal, field, target)
+            ]
+        return principal, lost
 
 
 @router.websocket("/ws/training")
@@ -96,9 +154,10 @@ async def training_updates(websocket: WebSocket) -> None:
                 "organization_id": str(principal.organization_id),
             }
         )
+        access = _Access(state, principal)
         await _until_first_ends(
-            lambda: _pump_events(socket, subscription),
-            lambda: _serve_commands(socket, state, principal, subscription),
+            lambda: _pump_events(socket, access, subscription),
+            lambda: _serve_commands(socket, access, subscription),
         )
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away while we were sending
@@ -165,23 +224,43 @@ async def _receive(websocket: WebSocket) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-async def _pump_events(socket: _Socket, subscription: Subscription) -> None:
+async def _pump_events(socket: _Socket, access: _Access, subscription: Subscription) -> None:
     while True:
-        payload: dict[str, Any] | None = {"type": "ping"}
+        record: EventRecord | None = None
+        keepalive = True
         with anyio.move_on_after(KEEPALIVE_SECONDS):
-            payload = await subscription.get()
-        if payload is None:
+            record = await subscription.get()
+            keepalive = False
+        if not keepalive and record is None:
             if subscription.dropped:
                 await socket.close(CLOSE_TOO_SLOW, "too slow to receive events; reconnect")
             else:
                 await socket.close(CLOSE_GOING_AWAY, "the server is shutting down")
             return
-        await socket.send(payload)
+        if record is not None and record.type == ACCESS_CHANGED:
+            access.mark_stale()
+        if access.due() and not await _recheck(socket, access, subscription):
+            return
+        if keepalive:
+            await socket.send({"type": "ping"})
+        elif record is not None and record.type != ACCESS_CHANGED and subscription.wants(record):
+            await socket.send(record.payload)
 
 
-async def _serve_commands(
-    socket: _Socket, state: State, principal: Principal, subscription: Subscription
-) -> None:
+async def _recheck(socket: _Socket, access: _Access, subscription: Subscription) -> bool:
+    """Re-check access; False (the socket closed) when the caller lost it altogether."""
+    try:
+        lost = await access.recheck(subscription)
+    except LensforgeError as exc:
+        await socket.error(exc.code, exc.message)
+        await socket.close(CLOSE_POLICY_VIOLATION, exc.code)
+        return False
+    for field, target in lost:
+        await socket.send({"type": "unsubscribed", field: str(target), "reason": "access_revoked"})
+    return True
+
+
+async def _serve_commands(socket: _Socket, access: _Access, subscription: Subscription) -> None:
     while True:
         try:
             message = await _receive(socket.websocket)
@@ -191,7 +270,7 @@ async def _serve_commands(
         if action == "ping":
             await socket.send({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
-            await _change_subscription(socket, state, principal, subscription, message)
+            await _change_subscription(socket, access, subscription, message)
         else:
             await socket.error(
                 "bad_request",
@@ -201,11 +280,7 @@ async def _serve_commands(
 
 
 async def _change_subscription(
-    socket: _Socket,
-    state: State,
-    principal: Principal,
-    subscription: Subscription,
-    message: dict[str, Any],
+    socket: _Socket, access: _Access, subscription: Subscription, message: dict[str, Any]
 ) -> None:
     action = message["action"]
     field = "job_id" if "job_id" in message else "project_id"
@@ -222,7 +297,7 @@ async def _change_subscription(
     if len(subscription.job_ids) + len(subscription.project_ids) >= MAX_SUBSCRIPTIONS:
         await socket.error("too_many_subscriptions", f"at most {MAX_SUBSCRIPTIONS} per connection")
         return
-    if not await run_in_threadpool(_visible, state, principal, field, target):
+    if not await run_in_threadpool(_visible, access.state, access.principal, field, target):
         await socket.error(
             "not_found", f"{field.removesuffix('_id')} not found", **{field: str(target)}
         )
@@ -233,11 +308,17 @@ async def _change_subscription(
 
 def _visible(state: State, principal: Principal, field: str, target: uuid.UUID) -> bool:
     with transaction(state.session_factory) as session:
-        try:
-            if field == "job_id":
-                JobService(session, state.trainer_registry).visible(principal, target)
-            else:
-                ProjectService(session).visible(principal, target)
-        except NotFound:
-            return False
+        return _visible_in(session, state, principal, field, target)
+
+
+def _visible_in(
+    session: Session, state: State, principal: Principal, field: str, target: uuid.UUID
+) -> bool:
+    try:
+        if field == "job_id":
+            JobService(session, state.trainer_registry).visible(principal, target)
+        else:
+            ProjectService(session).visible(principal, target)
+    except NotFound:
+        return False
     return True

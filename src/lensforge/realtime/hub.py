@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from lensforge.auth.access_events import ACCESS_CHANGED
+
 log = structlog.get_logger("lensforge.realtime")
 
 DEFAULT_QUEUE_SIZE = 1000
@@ -63,21 +65,23 @@ class Subscription:
         self.project_ids: set[uuid.UUID] = set()
         self.dropped = False
         # None is the end-of-stream marker: dropped, or the hub stopped.
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(queue_size + 1)
+        self._queue: asyncio.Queue[EventRecord | None] = asyncio.Queue(queue_size + 1)
         self._limit = queue_size
 
     def wants(self, event: EventRecord) -> bool:
         if event.organization_id != self.organization_id:
             return False
+        if event.type == ACCESS_CHANGED:
+            return True  # never sent on: it makes the connection re-check its access now
         return (event.job_id is not None and event.job_id in self.job_ids) or (
             event.project_id is not None and event.project_id in self.project_ids
         )
 
-    def offer(self, payload: dict[str, Any]) -> bool:
+    def offer(self, event: EventRecord) -> bool:
         """Queue without waiting; False when the subscriber is too far behind."""
         if self._queue.qsize() >= self._limit:
             return False
-        self._queue.put_nowait(payload)
+        self._queue.put_nowait(event)
         return True
 
     def end(self) -> None:
@@ -87,7 +91,7 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(None)
 
-    async def get(self) -> dict[str, Any] | None:
+    async def get(self) -> EventRecord | None:
         return await self._queue.get()
 
 
@@ -134,7 +138,7 @@ class EventHub:
         """Hand each event to every subscriber that wants it, never waiting on one."""
         for event in events:
             for subscription in list(self._subscriptions.get(event.organization_id, ())):
-                if subscription.wants(event) and not subscription.offer(event.payload):
+                if subscription.wants(event) and not subscription.offer(event):
                     log.warning(
                         "dropping a slow subscriber",
                         organization_id=str(subscription.organization_id),

@@ -75,7 +75,13 @@ class Api:
         if request_id:
             headers["X-Request-ID"] = str(request_id)
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=request.app),
+            # The browser's address, not ours: sign-in throttling counts per client address.
+            transport=httpx.ASGITransport(
+                app=request.app,
+                client=(request.client.host, request.client.port)
+                if request.client
+                else ("unknown", 0),
+            ),
             base_url=API_BASE,
             headers=headers,
             cookies=cookies,

@@ -70,9 +70,29 @@ async def members(request: Request) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         organization = await api.get("/organizations/current")
         people = await api.get("/organizations/current/members")
-        return {"organization": organization, "members": people, "nav": "members"}
+        invitations = (
+            await api.get("/organizations/current/invitations")
+            if viewer.can("member:manage")
+            else []
+        )
+        return {
+            "organization": organization,
+            "members": people,
+            "invitations": invitations,
+            "nav": "members",
+        }
 
     return await page(request, "members.html", build)
+
+
+@router.get("/invitations")
+async def invitations(request: Request) -> Response:
+    """Invitations addressed to the signed-in person, to accept or decline."""
+
+    async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
+        return {"invitations": await api.get("/organizations/invitations"), "nav": "invitations"}
+
+    return await page(request, "invitations.html", build)
 
 
 @router.get("/organization/api-keys")
