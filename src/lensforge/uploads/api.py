@@ -85,7 +85,7 @@ async def put_part(
         principal,
         upload_id,
         part_number,
-        content_length=int(length) if length and length.isdigit() else None,
+        content_length=int(length) if length and length.isascii() and length.isdigit() else None,
     )
     # A part may take minutes to arrive. On SQLite an open transaction holds the database's
     # write lock (BEGIN IMMEDIATE), so end it now; recording the part starts a fresh one.
