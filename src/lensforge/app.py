@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lensforge import __version__
+from lensforge.body_limits import BodyLimitMiddleware
 from lensforge.config import Settings, get_settings
 from lensforge.datasets.importer import ImportContext, resume_unfinished_imports
 from lensforge.errors import LensforgeError
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         redoc_url=f"{API_PREFIX}/redoc",
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.http)
     _install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     mount_web_ui(app)
