@@ -28,6 +28,7 @@ from lensforge.realtime.table_source import TableTailSource
 from lensforge.routes import api_router
 from lensforge.storage.factory import create_object_store
 from lensforge.trainers.registry import load_registry
+from lensforge.web.api_docs import mount_api_docs
 from lensforge.web.routes import html_error, mount_web_ui, wants_html
 
 API_PREFIX = "/api/v1"
@@ -92,13 +93,15 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         description="Self-hostable platform for training vision models.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
-        redoc_url=f"{API_PREFIX}/redoc",
+        # Served by mount_api_docs from local assets instead of FastAPI's CDN-backed pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(BodyLimitMiddleware, limits=settings.http)
     _install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    mount_api_docs(app, API_PREFIX)
     mount_web_ui(app)
     return app
 
