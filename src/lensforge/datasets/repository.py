@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from lensforge.kit.names import name_key
 from lensforge.models import (
     Dataset,
     DatasetImport,
@@ -45,7 +46,7 @@ class DatasetRepository:
         self, project_id: uuid.UUID, name: str, *, exclude: uuid.UUID | None = None
     ) -> bool:
         query = select(Dataset.id).where(
-            Dataset.project_id == project_id, func.lower(Dataset.name) == name.lower()
+            Dataset.project_id == project_id, Dataset.name_key == name_key(name)
         )
         if exclude is not None:
             query = query.where(Dataset.id != exclude)
