@@ -17,6 +17,7 @@ from lensforge.models import (
     DatasetVersion,
     ImageBlob,
     ProjectMember,
+    TrainingJob,
 )
 
 _IN_BATCH = 500
@@ -87,6 +88,13 @@ class DatasetRepository:
     def delete(self, dataset: Dataset) -> None:
         self.session.delete(dataset)
         self.session.flush()
+
+    def jobs_using(self, dataset_id: uuid.UUID, *, limit: int) -> tuple[list[TrainingJob], int]:
+        """Training jobs that trained (or will train) on this dataset: they keep it alive."""
+        query = select(TrainingJob).where(TrainingJob.dataset_id == dataset_id)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        jobs = self.session.scalars(query.order_by(TrainingJob.created_at).limit(limit))
+        return list(jobs), total
 
 
 class VersionRepository:
