@@ -32,7 +32,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "api" / "openapi.json
 
 # -- knobs ----------------------------------------------------------------------------------------
 # Examples per operation and generation mode (valid, then invalid data). 90 operations x 6 x 2
-# stays under three minutes on two cores; 8 was ~3 min on a loaded machine.
+# took 54 s with `-n 2` on two quiet cores (8 took 3 min on a machine shared by eight suites).
 MAX_EXAMPLES = int(os.environ.get("LENSFORGE_FUZZ_EXAMPLES", "6"))
 # Operations left out, with the reason (METHOD path, exactly as in the OpenAPI document).
 EXCLUDED_OPERATIONS: dict[str, str] = {}
