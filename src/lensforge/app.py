@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lensforge import __version__
+from lensforge.body_limits import BodyLimitMiddleware
 from lensforge.config import Settings, get_settings
 from lensforge.datasets.importer import ImportContext, resume_unfinished_imports
 from lensforge.errors import LensforgeError
@@ -21,12 +22,14 @@ from lensforge.kit.background import BackgroundRunner
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.logging import RequestIdMiddleware, configure_logging
 from lensforge.maintenance import start_maintenance, stop_maintenance
+from lensforge.openapi_errors import document_error_responses
 from lensforge.orchestration.base import create_orchestrator
 from lensforge.realtime.hub import EventHub
 from lensforge.realtime.table_source import TableTailSource
 from lensforge.routes import api_router
 from lensforge.storage.factory import create_object_store
 from lensforge.trainers.registry import load_registry
+from lensforge.web.api_docs import mount_api_docs
 from lensforge.web.routes import html_error, mount_web_ui, wants_html
 
 API_PREFIX = "/api/v1"
@@ -91,14 +94,30 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         description="Self-hostable platform for training vision models.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
-        redoc_url=f"{API_PREFIX}/redoc",
+        # Served by mount_api_docs from local assets instead of FastAPI's CDN-backed pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limits=settings.http)
     _install_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    mount_api_docs(app, API_PREFIX)
     mount_web_ui(app)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document lists the error answers of every operation (see openapi_errors)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_error_responses(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -137,7 +156,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if wants_html(request) and exc.status_code in (404, 405):
             return html_error(request, exc.status_code, "There is no such page.")
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # 400 comes from FastAPI when a body cannot be parsed as its media type.
+        codes = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         return JSONResponse(
             _error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )

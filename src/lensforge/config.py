@@ -192,6 +192,23 @@ class ServerSettings(BaseModel):
     public_url: str = ""
 
 
+class HttpSettings(BaseModel):
+    """Request-body limits in bytes, per route class (see `lensforge.body_limits`). A body over
+    its limit is refused with 413 `request_body_too_large`, by its Content-Length before it is
+    read, or while it streams in when it has none."""
+
+    # Every JSON and form route not named below (logins, edits, imports by reference, ...).
+    max_json_body_bytes: int = Field(default=1024**2, ge=1024)
+    # `PUT /uploads/{id}/parts/{n}`: the largest part size (512 MiB) plus slack.
+    max_upload_part_body_bytes: int = Field(default=513 * 1024**2, ge=1024)
+    # `PUT /storage/objects/...` (local storage's signed links): trainer outputs, checkpoints.
+    max_signed_upload_body_bytes: int = Field(default=50 * 1024**3, ge=1024)
+    # `POST /trainer/jobs/{id}/...`: report batches (up to 1000 reports with logs).
+    max_trainer_body_bytes: int = Field(default=16 * 1024**2, ge=1024)
+    # `POST /training/jobs/{id}/predict`: up to 20 images of 20 MiB each, plus the form.
+    max_predict_body_bytes: int = Field(default=401 * 1024**2, ge=1024)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LENSFORGE_", env_nested_delimiter="__", extra="ignore"
@@ -213,6 +230,7 @@ class Settings(BaseSettings):
     # Which backend runs jobs: `local` (workers claim from the database) or `temporal`.
     orchestrator: Literal["local", "temporal"] = "local"
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @property
     def database_url(self) -> str:

@@ -99,7 +99,18 @@ def test_downloads_are_served_safely(local_store: LocalObjectStore) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ["", "method=GET", "method=GET&expires=abc&signature=00", "method=PUT&expires=1&signature=00"],
+    [
+        "",
+        "method=GET",
+        "method=GET&expires=abc&signature=00",
+        "method=PUT&expires=1&signature=00",
+        # '²' and other scripts' digits pass str.isdigit() but not int(): once a 500, unlogged in.
+        "method=GET&expires=%C2%B2&signature=x",
+        "method=GET&expires=%D9%A3%D9%A4&signature=x",
+        # Beyond Python's 4300-digit int parsing limit, and merely absurd.
+        "method=GET&expires=" + "9" * 5000 + "&signature=x",
+        "method=GET&expires=" + "9" * 40 + "&signature=x",
+    ],
 )
 def test_malformed_links_are_invalid(
     app_server: AppServer, local_store: LocalObjectStore, query: str

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 from fastapi.testclient import TestClient
 
-from lensforge.auth.browser_sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from lensforge.auth.browser_sessions import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    new_csrf_token,
+)
 from tests.fixtures.app import Account
 
 
@@ -15,7 +19,7 @@ def browser_for(client: TestClient, account: Account) -> TestClient:
     """A client holding `account`'s login as the web UI does: the refresh token as the session
     cookie, and a CSRF cookie (sent back as a header on changes, as the pages' scripts do).
     It shares the running app of `client`."""
-    csrf = secrets.token_urlsafe(16)
+    csrf = new_csrf_token(client.app.state.settings.secret_key, account.refresh_token)
     browser = TestClient(client.app, follow_redirects=False)
     browser.cookies.set(SESSION_COOKIE, account.refresh_token)
     browser.cookies.set(CSRF_COOKIE, csrf)

@@ -15,7 +15,7 @@ from lensforge.auth.principal import Principal
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.dependencies import SessionDep
 from lensforge.errors import NotFound
-from lensforge.kit.schemas import Schema
+from lensforge.kit.schemas import Schema, UtcDateTime
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -27,7 +27,9 @@ class ApiKeyCreate(Schema):
         max_length=50,
         description="Actions this key may perform, e.g. ['*'], ['*:read'], ['dataset:*'].",
     )
-    expires_at: datetime | None = Field(default=None, description="Optional expiry (UTC).")
+    expires_at: UtcDateTime | None = Field(
+        default=None, description="Optional expiry; without a timezone offset it is read as UTC."
+    )
 
 
 class ApiKeyRead(Schema):

@@ -16,6 +16,7 @@ from lensforge.auth.browser_sessions import (
     CSRF_HEADER,
     SESSION_COOKIE,
     check_csrf,
+    read_cookie,
     resolve_session,
 )
 from lensforge.auth.policy import Action, Role
@@ -37,11 +38,15 @@ def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     token = credentials.credentials if credentials is not None else request.headers.get("X-API-Key")
-    browser_session = request.cookies.get(SESSION_COOKIE)
+    browser_session = read_cookie(request, SESSION_COOKIE)
     if not token and browser_session:
         # The web UI's pages call the API with their session cookie (see browser_sessions).
         check_csrf(
-            request.method, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+            request.method,
+            read_cookie(request, CSRF_COOKIE),
+            request.headers.get(CSRF_HEADER),
+            secret=settings.secret_key,
+            session_token=browser_session,
         )
         principal = resolve_session(session, browser_session)
     else:

@@ -11,6 +11,7 @@ from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.datasets import imports
+from lensforge.datasets.browse_api import VersionNumber
 from lensforge.datasets.importer import ImportContext, run_import
 from lensforge.datasets.resplit import resplit
 from lensforge.datasets.schemas import (
@@ -25,6 +26,7 @@ from lensforge.datasets.schemas import (
 )
 from lensforge.datasets.service import DatasetService
 from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
+from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page
 from lensforge.models import DatasetVersion
 
@@ -70,7 +72,7 @@ def list_datasets(
     principal: Principal = requires(Action.DATASET_READ),
     project_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[DatasetRead]:
     rows, total = DatasetService(session).list(
         principal, project_id=project_id, limit=limit, offset=offset
@@ -169,7 +171,7 @@ def list_versions(
 @router.get("/{dataset_id}/versions/{number}", response_model=VersionRead)
 def get_version(
     dataset_id: uuid.UUID,
-    number: int,
+    number: VersionNumber,
     session: SessionDep,
     principal: Principal = requires(Action.DATASET_READ),
 ) -> VersionRead:
@@ -184,7 +186,7 @@ def get_version(
 )
 def split_version(
     dataset_id: uuid.UUID,
-    number: int,
+    number: VersionNumber,
     body: SplitRequest,
     request: Request,
     session: SessionDep,

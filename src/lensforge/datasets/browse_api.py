@@ -23,6 +23,7 @@ from lensforge.datasets.browse_schemas import ItemRead, VersionDiffRead, Version
 from lensforge.datasets.export import EXPORT_FORMATS
 from lensforge.datasets.splits import SplitName
 from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
+from lensforge.kit.pagination import INT32_MAX, Offset
 from lensforge.kit.schemas import Page
 from lensforge.models import DatasetItem
 
@@ -34,7 +35,7 @@ _CACHE_CONTROL = "private, max-age=86400"
 # Images come from users and are served from the API's origin: never let one run as a page.
 _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
-VersionNumber = Annotated[int, Path(ge=1)]
+VersionNumber = Annotated[int, Path(ge=1, le=INT32_MAX)]
 IfNoneMatch = Annotated[str | None, Header()]
 
 
@@ -75,9 +76,11 @@ def list_items(
     store: ObjectStoreDep,
     principal: Principal = requires(Action.DATASET_READ),
     split: SplitName | None = None,
-    class_id: int | None = Query(None, ge=0, description="only images with this class"),
+    class_id: int | None = Query(
+        None, ge=0, le=INT32_MAX, description="only images with this class"
+    ),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[ItemRead]:
     """The version's images with their annotations, ordered by file name."""
     rows, total = BrowseService(session, store).page(
@@ -172,7 +175,9 @@ def version_diff(
     session: SessionDep,
     store: ObjectStoreDep,
     principal: Principal = requires(Action.DATASET_READ),
-    against: int = Query(ge=1, description="the version to compare with (the older side)"),
+    against: int = Query(
+        ge=1, le=INT32_MAX, description="the version to compare with (the older side)"
+    ),
     limit: int = Query(100, ge=1, le=10_000, description="entries per list; counts are total"),
 ) -> VersionDiffRead:
     """What changed from version `against` to this one."""

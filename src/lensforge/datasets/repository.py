@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from lensforge.kit.names import name_key
 from lensforge.models import (
     Dataset,
     DatasetImport,
@@ -16,6 +17,7 @@ from lensforge.models import (
     DatasetVersion,
     ImageBlob,
     ProjectMember,
+    TrainingJob,
 )
 
 _IN_BATCH = 500
@@ -45,7 +47,7 @@ class DatasetRepository:
         self, project_id: uuid.UUID, name: str, *, exclude: uuid.UUID | None = None
     ) -> bool:
         query = select(Dataset.id).where(
-            Dataset.project_id == project_id, func.lower(Dataset.name) == name.lower()
+            Dataset.project_id == project_id, Dataset.name_key == name_key(name)
         )
         if exclude is not None:
             query = query.where(Dataset.id != exclude)
@@ -86,6 +88,13 @@ class DatasetRepository:
     def delete(self, dataset: Dataset) -> None:
         self.session.delete(dataset)
         self.session.flush()
+
+    def jobs_using(self, dataset_id: uuid.UUID, *, limit: int) -> tuple[list[TrainingJob], int]:
+        """Training jobs that trained (or will train) on this dataset: they keep it alive."""
+        query = select(TrainingJob).where(TrainingJob.dataset_id == dataset_id)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        jobs = self.session.scalars(query.order_by(TrainingJob.created_at).limit(limit))
+        return list(jobs), total
 
 
 class VersionRepository:

@@ -15,6 +15,9 @@ from lensforge.models import Dataset, DatasetVersion
 from lensforge.projects.repository import ProjectRepository
 from lensforge.projects.service import ProjectService
 
+# How many of the jobs that keep a dataset alive a refused delete names.
+_JOBS_NAMED = 20
+
 
 class DatasetService:
     def __init__(self, session: Session) -> None:
@@ -123,8 +126,25 @@ class DatasetService:
 
     def delete(self, principal: Principal, dataset_id: uuid.UUID) -> None:
         """Removes the dataset and its versions; image blobs stay (other versions or datasets may
-        share them) until a storage garbage collection reclaims unreferenced ones."""
-        self.datasets.delete(self.writable(principal, dataset_id))
+        share them) until a storage garbage collection reclaims unreferenced ones.
+
+        A dataset that training jobs used stays (their record of what they trained on must hold):
+        409 `dataset_in_use` names the jobs; delete those first."""
+        dataset = self.writable(principal, dataset_id)
+        jobs, total = self.datasets.jobs_using(dataset.id, limit=_JOBS_NAMED)
+        if total:
+            names = ", ".join(repr(job.name) for job in jobs)
+            more = f" and {total - len(jobs)} more" if total > len(jobs) else ""
+            raise Conflict(
+                f"the dataset is used by {total} training job(s): {names}{more}; "
+                "delete those jobs first",
+                code="dataset_in_use",
+                details={
+                    "jobs": [{"id": str(job.id), "name": job.name} for job in jobs],
+                    "total": total,
+                },
+            )
+        self.datasets.delete(dataset)
 
     def versions_of(self, principal: Principal, dataset_id: uuid.UUID) -> Sequence[DatasetVersion]:
         return self.versions.list(self.visible(principal, dataset_id).id)

@@ -22,6 +22,7 @@ from lensforge.jobs.schemas import (
     TransitionRead,
 )
 from lensforge.jobs.service import JobService
+from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page
 from lensforge.models import TrainingJob
 from lensforge.orchestration.base import Orchestrator
@@ -88,7 +89,7 @@ def list_jobs(
     job_status: Annotated[list[JobStatusName] | None, Query(alias="status")] = None,
     kind: JobKindName = "training",
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[JobRead]:
     """Jobs of one kind: trainings by default; `kind=export|inference` lists the jobs that
     export and run models."""

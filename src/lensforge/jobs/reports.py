@@ -24,6 +24,7 @@ from pydantic import (
 
 from lensforge.errors import ValidationFailed
 from lensforge.jobs.outputs import OutputName
+from lensforge.kit.pagination import INT32_MAX, INT64_MAX
 from lensforge.kit.types import utcnow
 
 MAX_REPORTS_PER_BATCH = 1000
@@ -89,9 +90,9 @@ class _WithMetrics(ReportData):
 
 
 class ProgressData(_WithMetrics):
-    epoch: int = Field(ge=0)
-    total_epochs: int | None = Field(default=None, ge=1)
-    step: int | None = Field(default=None, ge=0, description="Default: the epoch.")
+    epoch: int = Field(ge=0, le=INT32_MAX)
+    total_epochs: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    step: int | None = Field(default=None, ge=0, le=INT32_MAX, description="Default: the epoch.")
 
 
 class LogData(ReportData):
@@ -120,14 +121,14 @@ class LogData(ReportData):
 
 class CheckpointData(_WithMetrics):
     kind: Literal["best", "last", "epoch"]
-    epoch: int = Field(ge=0, description="The epoch the checkpoint was taken after.")
+    epoch: int = Field(ge=0, le=INT32_MAX, description="The epoch the checkpoint was taken after.")
     name: OutputName
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=INT64_MAX)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class CompletedData(_WithMetrics):
-    best_epoch: int | None = Field(default=None, ge=0)
+    best_epoch: int | None = Field(default=None, ge=0, le=INT32_MAX)
     best_metric_name: MetricName | None = None
     best_metric_value: float | None = None
 
@@ -158,8 +159,8 @@ class PredictionsData(ReportData):
     to the job's outputs under `name`."""
 
     name: OutputName
-    count: int = Field(ge=0)
-    size: int = Field(ge=0)
+    count: int = Field(ge=0, le=INT32_MAX)
+    size: int = Field(ge=0, le=INT64_MAX)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
@@ -169,7 +170,7 @@ class ExportData(ReportData):
     name: OutputName
     format: str = Field(min_length=1, max_length=32)
     options: dict[str, Any] = Field(default_factory=dict)
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=INT64_MAX)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     verification: dict[str, Any]
 
@@ -202,7 +203,9 @@ class Report(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sequence: int = Field(ge=0, description="Increasing per attempt; the idempotency key.")
+    sequence: int = Field(
+        ge=0, le=INT64_MAX, description="Increasing per attempt; the idempotency key."
+    )
     kind: str = Field(min_length=1, max_length=32)
     at: datetime | None = Field(default=None, description="When it happened (ISO 8601).")
     data: dict[str, Any] = Field(default_factory=dict)

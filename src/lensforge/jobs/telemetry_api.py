@@ -25,6 +25,7 @@ from lensforge.jobs.telemetry_schemas import (
     MetricPoint,
     MetricSeries,
 )
+from lensforge.kit.pagination import INT32_MAX, INT64_MAX, INT64_MIN, Offset
 from lensforge.kit.schemas import Page
 
 router = APIRouter(prefix="/training/jobs", tags=["training"])
@@ -36,7 +37,9 @@ def job_metrics(
     session: SessionDep,
     registry: RegistryDep,
     principal: Principal = requires(Action.JOB_READ),
-    since_step: Annotated[int | None, Query(description="Only points after this step.")] = None,
+    since_step: Annotated[
+        int | None, Query(ge=INT64_MIN, le=INT64_MAX, description="Only points after this step.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> MetricSeries:
     """Metric points ordered by step; poll with `since_step` = the last step seen."""
@@ -57,9 +60,9 @@ def job_logs(
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[LogLine]:
     """Log lines ordered by time."""
     job = JobService(session, registry).visible(principal, job_id)

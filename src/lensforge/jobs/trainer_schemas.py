@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 
 from lensforge.jobs.outputs import OutputName
 from lensforge.jobs.reports import MAX_REPORTS_PER_BATCH, Report
+from lensforge.kit.pagination import INT32_MAX
 from lensforge.kit.schemas import Schema
 
 MAX_DATASET_URLS = 1000
@@ -100,7 +101,7 @@ class ReportResult(Schema):
 
 
 class Heartbeat(Schema):
-    epoch: int | None = Field(default=None, ge=0)
+    epoch: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 class HeartbeatResult(Schema):

@@ -10,6 +10,7 @@ from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.dependencies import ObjectStoreDep, SessionDep
+from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page
 from lensforge.model_artifacts.schemas import ArtifactCreate, ArtifactRead
 from lensforge.model_artifacts.service import ArtifactService
@@ -38,7 +39,7 @@ def list_artifacts(
     principal: Principal = requires(Action.JOB_READ),
     project_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[ArtifactRead]:
     rows, total = ArtifactService(session).list(
         principal, project_id=project_id, limit=limit, offset=offset

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Path, Query, UploadFile, status
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -19,6 +19,7 @@ from lensforge.inference.render import render_png
 from lensforge.inference.results import ImageResult
 from lensforge.jobs.api import OrchestratorDep, RegistryDep
 from lensforge.jobs.state import TERMINAL, JobStatus
+from lensforge.kit.pagination import INT32_MAX, Offset
 from lensforge.kit.schemas import Page
 from lensforge.model_work import reads
 from lensforge.model_work.capabilities import capabilities
@@ -37,6 +38,9 @@ from lensforge.model_work.service import ModelWorkService
 from lensforge.models import TrainingJob
 
 router = APIRouter(tags=["models"])
+
+# The position of an image in an inference run.
+ImageIndex = Annotated[int, Path(ge=0, le=INT32_MAX)]
 
 MAX_WAIT_SECONDS = 300
 _POLL_SECONDS = 0.2
@@ -84,7 +88,7 @@ def list_exports(
     job_id: uuid.UUID | None = Query(None, description="The training job exported."),
     project_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[ExportRead]:
     rows, total = ModelWorkService(session, registry).list_exports(
         principal, job_id=job_id, project_id=project_id, limit=limit, offset=offset
@@ -232,7 +236,7 @@ def list_inference(
     job_id: uuid.UUID | None = Query(None, description="The training job whose model ran."),
     project_id: uuid.UUID | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[InferenceRunRead]:
     rows, total = ModelWorkService(session, registry).list_runs(
         principal, job_id=job_id, project_id=project_id, limit=limit, offset=offset
@@ -262,7 +266,7 @@ def inference_results(
     store: ObjectStoreDep,
     principal: Principal = requires(Action.JOB_READ),
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[dict[str, object]]:
     """The results, one per image in the run's order (the platform's result schema)."""
     run = ModelWorkService(session, registry).visible_run(principal, run_id)
@@ -295,7 +299,7 @@ def download_inference_results(
 )
 def rendered_image(
     run_id: uuid.UUID,
-    index: int,
+    index: ImageIndex,
     session: SessionDep,
     registry: RegistryDep,
     store: ObjectStoreDep,
@@ -316,7 +320,7 @@ def rendered_image(
 )
 def original_image(
     run_id: uuid.UUID,
-    index: int,
+    index: ImageIndex,
     session: SessionDep,
     registry: RegistryDep,
     store: ObjectStoreDep,

@@ -14,8 +14,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
+from lensforge.kit.names import name_key
 from lensforge.kit.types import utcnow
 from lensforge.models.base import Base, CreatedAtMixin, IdMixin
 
@@ -28,6 +29,7 @@ class Dataset(IdMixin, CreatedAtMixin, Base):
     __tablename__ = "datasets"
     __table_args__ = (
         UniqueConstraint("project_id", "name", name="uq_datasets_project_name"),
+        UniqueConstraint("project_id", "name_key", name="uq_datasets_project_name_key"),
         CheckConstraint(
             "task IN ('detection', 'segmentation', 'classification', 'pose')", name="task_known"
         ),
@@ -40,6 +42,8 @@ class Dataset(IdMixin, CreatedAtMixin, Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    # Unique per project, ignoring case in every script (see kit/names.py); set with name.
+    name_key: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     task: Mapped[str] = mapped_column(String(32))
     # Visible (read-only) to every member of the organization, not only the project's.
@@ -49,6 +53,11 @@ class Dataset(IdMixin, CreatedAtMixin, Base):
     )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     latest_version_number: Mapped[int] = mapped_column(Integer, default=0)
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = name_key(name)
+        return name
 
 
 class DatasetVersion(IdMixin, CreatedAtMixin, Base):

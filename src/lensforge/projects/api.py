@@ -12,6 +12,7 @@ from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.dependencies import SessionDep
+from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page, Schema
 from lensforge.models import ProjectMember, User
 from lensforge.projects.service import ProjectService
@@ -64,7 +65,7 @@ def list_projects(
     session: SessionDep,
     principal: Principal = requires(Action.PROJECT_READ),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[ProjectRead]:
     rows, total = ProjectService(session).list(principal, limit=limit, offset=offset)
     return Page(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from lensforge.kit.names import name_key
 from lensforge.models import Project, ProjectMember, User
 
 
@@ -26,7 +27,7 @@ class ProjectRepository:
         self, organization_id: uuid.UUID, name: str, *, exclude: uuid.UUID | None = None
     ) -> bool:
         query = select(Project.id).where(
-            Project.organization_id == organization_id, func.lower(Project.name) == name.lower()
+            Project.organization_id == organization_id, Project.name_key == name_key(name)
         )
         if exclude is not None:
             query = query.where(Project.id != exclude)

@@ -30,6 +30,7 @@ from lensforge.storage.signing import (
     PresignSigner,
     content_disposition,
     get_extra,
+    parse_expires,
     put_extra,
 )
 
@@ -144,16 +145,23 @@ def _verify(
     signature: str,
     extra: str,
 ) -> None:
-    if method.upper() != route_method or not expires.isdigit() or not signature:
+    expiry = parse_expires(expires)
+    if method.upper() != route_method or expiry is None or not signature:
         raise PresignInvalid("this is not a valid presigned link for this method")
-    signer.verify(route_method, key, int(expires), signature, extra)
+    signer.verify(route_method, key, expiry, signature, extra)
+
+
+# 10^18 bytes is beyond any disk; longer values are garbage, not big files.
+_MAX_LENGTH_DIGITS = 18
 
 
 def _content_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    # ASCII digits only: `str.isdigit` also accepts '²' and other scripts' digits, which `int`
+    # then refuses (or reads as a number nobody sent).
+    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_LENGTH_DIGITS:
         raise BadRequest("Content-Length must be a number of bytes", code="bad_content_length")
     return int(value)
 

@@ -27,6 +27,19 @@ class PresignExpired(Forbidden):
     code = "presign_expired"
 
 
+# Unix seconds up to the year 33658: more digits are no expiry any link was ever signed with.
+_MAX_EXPIRES_DIGITS = 12
+
+
+def parse_expires(value: str) -> int | None:
+    """A link's `expires` as Unix seconds, or None when it is not plain ASCII digits of a
+    plausible length (`str.isdigit` accepts '²' and other scripts' digits, which `int` refuses,
+    and Python refuses to parse integers of more than 4300 digits)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > _MAX_EXPIRES_DIGITS:
+        return None
+    return int(value)
+
+
 def get_extra(filename: str | None) -> str:
     """The signed options of a GET link: the download filename, when one was asked for."""
     return "" if filename is None else f"filename={filename}"

@@ -14,6 +14,7 @@ from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
 from lensforge.dependencies import ObjectStoreDep, SessionDep
 from lensforge.errors import BadRequest
+from lensforge.kit.pagination import INT32_MAX
 from lensforge.uploads.schemas import SHA256_PATTERN, UploadCreate, UploadPartRead, UploadRead
 from lensforge.uploads.service import UploadService
 
@@ -63,7 +64,7 @@ def get_upload(
 async def put_part(
     *,
     upload_id: uuid.UUID,
-    part_number: Annotated[int, Path(ge=1)],
+    part_number: Annotated[int, Path(ge=1, le=INT32_MAX)],
     request: Request,
     session: SessionDep,
     store: ObjectStoreDep,
@@ -85,7 +86,7 @@ async def put_part(
         principal,
         upload_id,
         part_number,
-        content_length=int(length) if length and length.isdigit() else None,
+        content_length=int(length) if length and length.isascii() and length.isdigit() else None,
     )
     # A part may take minutes to arrive. On SQLite an open transaction holds the database's
     # write lock (BEGIN IMMEDIATE), so end it now; recording the part starts a fresh one.

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
-from lensforge.auth.browser_sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from lensforge.auth.browser_sessions import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, read_cookie
 
 API_BASE = "http://lensforge.internal/api/v1"
 
@@ -63,10 +63,12 @@ class Api:
         self, request: Request, *, session_token: str | None = None, may_change: bool = False
     ) -> None:
         cookies = {}
-        token = session_token or request.cookies.get(SESSION_COOKIE)
+        # The in-process API is reached over plain http, so the cookies go under their plain
+        # names whatever the browser's (`__Host-` over HTTPS).
+        token = session_token or read_cookie(request, SESSION_COOKIE)
         if token:
             cookies[SESSION_COOKIE] = token
-        csrf = request.cookies.get(CSRF_COOKIE)
+        csrf = read_cookie(request, CSRF_COOKIE)
         headers = {"Accept": "application/json"}
         if may_change and csrf:
             cookies[CSRF_COOKIE] = csrf

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from lensforge.kit.pagination import Offset
 from lensforge.web import job_view
 from lensforge.web.backend import Api
 from lensforge.web.forms import schema_fields
@@ -23,7 +24,7 @@ JOBS_PER_PAGE = 50
 
 
 @router.get("/projects/{project_id}/jobs")
-async def jobs(request: Request, project_id: str, offset: int = Query(0, ge=0)) -> Response:
+async def jobs(request: Request, project_id: str, offset: Offset = 0) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         project = await api.get(f"/projects/{project_id}")
         found = await api.get(

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lensforge.kit.pagination import Offset
 from lensforge.web.backend import Api
 from lensforge.web.forms import schema_fields
 from lensforge.web.rendering import Viewer, page
@@ -47,7 +48,7 @@ async def inference(request: Request, project_id: str, job: str | None = None) -
 
 
 @router.get("/inference/{run_id}")
-async def inference_run(request: Request, run_id: str, offset: int = 0) -> Response:
+async def inference_run(request: Request, run_id: str, offset: Offset = 0) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         run = await api.get(f"/inference/{run_id}")
         project = await api.get(f"/projects/{run['project_id']}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,15 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from lensforge import __version__
-from lensforge.auth.browser_sessions import CSRF_COOKIE
+from lensforge.auth.browser_sessions import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    cookie_name,
+    csrf_token_valid,
+    is_secure,
+    new_csrf_token,
+    read_cookie,
+)
 from lensforge.auth.policy import Action, Role, role_allows
 from lensforge.web.backend import Api, ApiError
 
@@ -89,25 +96,38 @@ class Viewer:
 
 
 def csrf_token(request: Request) -> str:
-    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.state.new_csrf = token
-    return str(token)
+    """The page's CSRF token: the cookie's while it is valid for this request's session, else a
+    new one (sent as a cookie with the page), e.g. after login, logout or a switch."""
+    new = getattr(request.state, "new_csrf", None)
+    if new:
+        return str(new)
+    secret: str = request.app.state.settings.secret_key
+    session_token = read_cookie(request, SESSION_COOKIE)
+    token = read_cookie(request, CSRF_COOKIE)
+    if token and csrf_token_valid(secret, session_token, token):
+        return token
+    new = new_csrf_token(secret, session_token)
+    request.state.new_csrf = new
+    return str(new)
+
+
+def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
+    secure = is_secure(request)
+    response.set_cookie(
+        cookie_name(CSRF_COOKIE, secure=secure),
+        token,
+        max_age=CSRF_COOKIE_MAX_AGE,
+        httponly=False,  # the page's scripts read it to send it back as a header
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
 
 
 def _with_csrf_cookie(request: Request, response: Response) -> Response:
     new = getattr(request.state, "new_csrf", None)
     if new:
-        response.set_cookie(
-            CSRF_COOKIE,
-            new,
-            max_age=CSRF_COOKIE_MAX_AGE,
-            httponly=False,  # the page's scripts read it to send it back as a header
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        set_csrf_cookie(request, response, new)
     return response
 
 

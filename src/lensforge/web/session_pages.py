@@ -14,6 +14,10 @@ from lensforge.auth.browser_sessions import (
     CSRF_HEADER,
     SESSION_COOKIE,
     check_csrf,
+    cookie_name,
+    is_secure,
+    new_csrf_token,
+    read_cookie,
     resolve_session,
 )
 from lensforge.auth.tokens import issue_access_token
@@ -21,7 +25,7 @@ from lensforge.config import Settings
 from lensforge.errors import LensforgeError
 from lensforge.kit.db import transaction
 from lensforge.web.backend import Api, ApiError
-from lensforge.web.rendering import render
+from lensforge.web.rendering import render, set_csrf_cookie
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,21 +41,35 @@ def _safe_next(target: str | None) -> str:
 
 def _start_session(request: Request, response: Response, refresh_token: str) -> Response:
     settings: Settings = request.app.state.settings
+    secure = is_secure(request)
     response.set_cookie(
-        SESSION_COOKIE,
+        cookie_name(SESSION_COOKIE, secure=secure),
         refresh_token,
         max_age=settings.security.refresh_token_ttl_seconds,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure,
         path="/",
     )
+    # The CSRF token is bound to the session: the new session needs a new one.
+    set_csrf_cookie(request, response, new_csrf_token(settings.secret_key, refresh_token))
     return response
+
+
+def _check_csrf(request: Request, submitted: str | None) -> None:
+    settings: Settings = request.app.state.settings
+    check_csrf(
+        "POST",
+        read_cookie(request, CSRF_COOKIE),
+        submitted,
+        secret=settings.secret_key,
+        session_token=read_cookie(request, SESSION_COOKIE),
+    )
 
 
 def _form_csrf(request: Request, submitted: str | None) -> bool:
     try:
-        check_csrf("POST", request.cookies.get(CSRF_COOKIE), submitted)
+        _check_csrf(request, submitted)
     except LensforgeError:
         return False
     return True
@@ -133,7 +151,7 @@ async def signup(
 
 @router.post("/logout")
 async def logout(request: Request, csrf_token: FormText = "") -> Response:
-    session_token = request.cookies.get(SESSION_COOKIE)
+    session_token = read_cookie(request, SESSION_COOKIE)
     if session_token and _form_csrf(request, csrf_token):
         api = Api(request, may_change=True)
         try:
@@ -142,7 +160,11 @@ async def logout(request: Request, csrf_token: FormText = "") -> Response:
         finally:
             await api.close()
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(
+        cookie_name(SESSION_COOKIE, secure=is_secure(request)),
+        path="/",
+        secure=is_secure(request),
+    )
     return response
 
 
@@ -150,7 +172,7 @@ async def logout(request: Request, csrf_token: FormText = "") -> Response:
 async def switch_organization(
     request: Request, organization_id: FormText, csrf_token: FormText = ""
 ) -> Response:
-    old = request.cookies.get(SESSION_COOKIE)
+    old = read_cookie(request, SESSION_COOKIE)
     if not old or not _form_csrf(request, csrf_token):
         return RedirectResponse("/login", status_code=303)
     api = Api(request, may_change=True)
@@ -172,9 +194,9 @@ async def session_token(request: Request) -> Response:
     """A short-lived access token for the page's WebSocket, to a script of our own origin (the
     CSRF header proves it: other sites can neither read the CSRF cookie nor this answer)."""
     settings: Settings = request.app.state.settings
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = read_cookie(request, SESSION_COOKIE)
     try:
-        check_csrf("POST", request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER))
+        _check_csrf(request, request.headers.get(CSRF_HEADER))
         if not cookie:
             return JSONResponse({"error": {"code": "not_authenticated"}}, status_code=401)
 
