@@ -50,7 +50,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate.upgrade(engine)
         sessions = create_session_factory(engine)
         store = create_object_store(settings)
-        background = BackgroundRunner(settings.datasets.import_workers, name="lensforge-import")
+        background = BackgroundRunner(
+            settings.datasets.import_workers,
+            name="lensforge-import",
+            per_group=settings.datasets.import_workers_per_organization,
+        )
         import_context = ImportContext(
             settings=settings, store=store, sessions=sessions, secrets={}
         )
