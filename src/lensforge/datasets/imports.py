@@ -16,8 +16,8 @@ from lensforge.datasets.sources import (
     FolderSource,
     S3Source,
     UploadSource,
+    check_folder,
     check_s3_request,
-    resolve_folder,
 )
 from lensforge.errors import NotFound
 from lensforge.models import DatasetImport
@@ -48,7 +48,7 @@ def start_import(
             "sha256": completed.sha256,
         }
     elif isinstance(source, FolderSource):
-        recorded = {"kind": "folder", "path": str(resolve_folder(settings, source.path))}
+        recorded = {"kind": "folder", "path": str(check_folder(settings, source.path))}
     else:
         assert isinstance(source, S3Source)
         check_s3_request(settings, source)  # refused here, before any connection

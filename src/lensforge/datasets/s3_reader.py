@@ -29,7 +29,6 @@ from defusedxml import ElementTree as SafeET
 
 from lensforge.kit.egress import PinnedEndpoint
 
-_CHUNK = 1024 * 1024
 # A page of 1000 keys of 1024 bytes each is about 1.3 MB of XML; anything far above is hostile.
 _MAX_LISTING_BYTES = 8 * 1024 * 1024
 _MAX_ERROR_BYTES = 64 * 1024
@@ -118,7 +117,9 @@ class S3PrefixReader:
                     raise _http_error(response, self._read_capped(response, _MAX_ERROR_BYTES))
                 written = 0
                 with target.open("wb") as out:
-                    for chunk in response.iter_raw(_CHUNK):
+                    # As the network delivers (a chunk size would wait to fill it, and meanwhile
+                    # not see the deadline pass).
+                    for chunk in response.iter_raw():
                         written += len(chunk)
                         if written > obj.size:
                             raise S3ReadError(
@@ -149,7 +150,7 @@ class S3PrefixReader:
 
     def _read_capped(self, response: httpx.Response, cap: int) -> bytes:
         body = bytearray()
-        for chunk in response.iter_raw(64 * 1024):
+        for chunk in response.iter_raw():
             body += chunk
             if len(body) > cap:
                 raise S3ReadError(
