@@ -52,11 +52,11 @@ class AllowEntry:
         text = text.strip()
         port: int | None = None
         if text.startswith("["):
-            inside, _, rest = text[1:].partition("]")
+            inside, bracket, rest = text[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ValueError(f"not an address, network or [address]:port: {text!r}")
             text = inside
             if rest:
-                if not rest.startswith(":"):
-                    raise ValueError(f"not an address, network or address:port: {text!r}")
                 port = int(rest[1:])
         elif text.count(":") == 1:
             text, _, port_text = text.partition(":")
