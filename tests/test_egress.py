@@ -5,7 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from fastapi.testclient import TestClient
 
+from lensforge.app import create_app
+from lensforge.config import Settings
+from lensforge.datasets.sources import S3Source, SourceNotAllowed, check_s3_source
+from lensforge.errors import ConfigurationError
 from lensforge.kit.egress import (
     AddressRefused,
     AllowEntry,
@@ -112,3 +117,29 @@ def test_every_resolved_address_must_be_allowed() -> None:
         pin("http://[::1]:80", policy)
     with pytest.raises(EndpointInvalid):
         pin("http://no-such-host.invalid", policy)
+
+
+def test_a_malformed_allow_list_stops_the_server_at_start(settings: Settings) -> None:
+    settings.datasets.s3_import_allowed_networks = ["10.0.0.0/8", "minio.internal"]
+    with pytest.raises(ConfigurationError, match="S3_IMPORT_ALLOWED_NETWORKS"):  # noqa: SIM117
+        with TestClient(create_app(settings, run_migrations=False)):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("bucket", "endpoint"),
+    [
+        ("lensforge", None),
+        ("LensForge", "https://s3.eu-west-1.amazonaws.com"),
+        ("other", "https://lensforge.s3.amazonaws.com"),  # virtual-hosted: the bucket is the name
+    ],
+)
+def test_the_platform_bucket_on_aws_is_refused_at_any_aws_endpoint(
+    settings: Settings, bucket: str, endpoint: str | None
+) -> None:
+    settings.storage.backend = "s3"
+    settings.storage.s3.endpoint_url = None
+    settings.storage.s3.bucket = "lensforge"
+    source = S3Source(kind="s3", bucket=bucket, endpoint_url=endpoint)
+    with pytest.raises(SourceNotAllowed, match="platform's own storage bucket"):
+        check_s3_source(settings, source)

@@ -256,15 +256,20 @@ def s3_egress_policy(settings: Settings) -> EgressPolicy:
 
 
 def _is_platform_bucket(settings: Settings, endpoint_url: str, bucket: str) -> bool:
-    """Whether `bucket` at `endpoint_url` is where the platform stores every organization's data
-    (whatever the allow-list says, and whichever keys the request carries)."""
+    """Whether the import would read the bucket where the platform stores every organization's
+    data (whatever the allow-list says, and whichever keys the request carries)."""
     storage = settings.storage.s3
-    if settings.storage.backend != "s3" or bucket.lower() != storage.bucket.lower():
+    if settings.storage.backend != "s3":
         return False
-    if storage.endpoint_url is None:
-        return True  # the platform is on AWS, reachable through any AWS endpoint
-    ours, theirs = urlsplit(storage.endpoint_url), urlsplit(endpoint_url)
-    if (ours.hostname or "").lower() == (theirs.hostname or "").lower():
+    ours, theirs = storage.bucket.lower(), bucket.lower()
+    host = (urlsplit(endpoint_url).hostname or "").lower()
+    if host.startswith(f"{ours}."):
+        return True  # a virtual-hosted name: the platform's bucket whatever `bucket` says
+    if theirs != ours:
+        return False
+    if storage.endpoint_url is None:  # the platform is on AWS
+        return host == "amazonaws.com" or host.endswith(".amazonaws.com")
+    if (urlsplit(storage.endpoint_url).hostname or "").lower() == host:
         return True
     return bool(endpoint_addresses(storage.endpoint_url) & endpoint_addresses(endpoint_url))
 
