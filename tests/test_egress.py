@@ -71,6 +71,12 @@ def test_the_platforms_own_endpoints_are_refused_even_when_public() -> None:
     assert reason is not None
     assert "own services" in reason
     assert policy.refusal(PUBLIC, 8443) is None  # another service of that host
+    # A network entry opens the host's other services, not the platform's own.
+    network = EgressPolicy(
+        own_endpoints=frozenset({(PUBLIC, 443)}), allow=[AllowEntry.parse(f"{PUBLIC}/24")]
+    )
+    assert network.refusal(PUBLIC, 443) is not None
+    assert network.refusal(PUBLIC, 8443) is None
     allowed = EgressPolicy(
         own_endpoints=frozenset({(PUBLIC, 443)}), allow=[AllowEntry.parse(f"{PUBLIC}:443")]
     )

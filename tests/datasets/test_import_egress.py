@@ -275,3 +275,16 @@ def test_a_folder_import_counts_against_the_import_limits(
     refused = _folder_import(client, account, dataset, folder)
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == "source_too_large"
+
+
+def test_the_platforms_own_api_is_refused_although_its_network_is_allowed(
+    client: TestClient, settings: Settings
+) -> None:
+    account, dataset = _dataset(client)
+    with Tarpit() as api:  # stands in for this server's own port
+        settings.server.public_url = api.url
+        settings.datasets.s3_import_allowed_networks = ["127.0.0.0/8"]
+        refused = _s3_import(client, account, dataset, api.url)
+        assert refused.status_code == 403, refused.text
+        assert "own services" in refused.json()["error"]["message"]
+        assert api.accepted == 0

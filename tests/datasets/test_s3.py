@@ -207,21 +207,22 @@ def test_the_platforms_own_bucket_is_never_importable(
         assert refused.status_code == 403, (endpoint, bucket, refused.text)
         assert refused.json()["error"]["code"] == "source_not_allowed"
         assert "platform's own storage bucket" in refused.json()["error"]["message"]
-    # Another bucket on the same (allow-listed) server is the administrator's call: it works.
+    # Another bucket on the platform's storage server: refused although its network is allowed,
+    # until an entry names the storage's port (the administrator's call).
     other = _bucket_with_dataset(s3_server, tmp_path / "other", "ds")
-    started = _start(
-        client,
-        mallory,
-        target,
-        {
-            "kind": "s3",
-            "bucket": other,
-            "prefix": "ds",
-            "endpoint_url": s3_settings.endpoint_url,
-            "access_key_id": s3_server.access_key,
-            "secret_access_key": s3_server.secret_key,
-        },
-    )
+    source = {
+        "kind": "s3",
+        "bucket": other,
+        "prefix": "ds",
+        "endpoint_url": s3_settings.endpoint_url,
+        "access_key_id": s3_server.access_key,
+        "secret_access_key": s3_server.secret_key,
+    }
+    refused = _start(client, mallory, target, source)
+    assert refused.status_code == 403, refused.text
+    assert "platform's own services" in refused.json()["error"]["message"]
+    settings.datasets.s3_import_allowed_networks = [f"127.0.0.1:{port}"]
+    started = _start(client, mallory, target, source)
     assert started.status_code == 202, started.text
     assert wait_import(client, mallory, started.json()["id"])["status"] == "succeeded"
 

@@ -9,7 +9,8 @@ at 169.254.169.254, the platform's own storage). So:
   checked address itself (`PinnedEndpoint`), so a second DNS answer cannot swap it (rebinding);
 - public addresses are allowed (unless the administrator turns that off), other addresses
   (loopback, private, link-local, unique-local, shared, reserved, and IPv6 forms that embed such
-  an IPv4 address) and the platform's own endpoints only when an allow-list entry covers them;
+  an IPv4 address) only when an allow-list entry covers them, and the platform's own endpoints
+  only when an entry names their port;
 - unspecified and multicast addresses never.
 """
 
@@ -80,10 +81,17 @@ class EgressPolicy:
         """Why connecting to `address:port` is refused, or None when it is allowed."""
         if address.is_unspecified or address.is_multicast:
             return f"{address} is not a host address"
+        if (address, port) in self.own_endpoints:
+            # Allowing a network (for a MinIO next to the server, say) must not open the
+            # platform's API or storage on the same host: only an entry naming the port does.
+            if any(entry.port == port and entry.covers(address, port) for entry in self.allow):
+                return None
+            return (
+                f"{_join(address, port)} is one of this platform's own services "
+                "(only an allow-list entry with its port allows it)"
+            )
         if any(entry.covers(address, port) for entry in self.allow):
             return None
-        if (address, port) in self.own_endpoints:
-            return f"{_join(address, port)} is one of this platform's own services"
         if not self.allow_public:
             return f"{address} is not in the allow-list"
         if not _is_public(address):
