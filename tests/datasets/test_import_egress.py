@@ -21,7 +21,13 @@ from tests.datasets.importing import (
     zip_folder,
 )
 from tests.fixtures.app import Account, sign_up
-from tests.fixtures.hostile_endpoints import ScriptedS3, Tarpit, dripping_body, endless_body
+from tests.fixtures.hostile_endpoints import (
+    ScriptedS3,
+    Tarpit,
+    dripping_body,
+    endless_body,
+    self_signed_tls,
+)
 
 
 def _dataset(client: TestClient) -> tuple[Account, str]:
@@ -288,3 +294,21 @@ def test_the_platforms_own_api_is_refused_although_its_network_is_allowed(
         assert refused.status_code == 403, refused.text
         assert "own services" in refused.json()["error"]["message"]
         assert api.accepted == 0
+
+
+def test_https_endpoints_are_verified_although_the_address_is_pinned(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    """Connecting to the checked address must not turn certificate checks off: a self-signed
+    endpoint fails (and its listing, which would succeed over plain HTTP, is never read)."""
+    account, dataset = _dataset(client)
+    tls = self_signed_tls(tmp_path)
+    with ScriptedS3({"ds/data.yaml": 10}, endless_body, tls=tls) as endpoint:
+        settings.datasets.s3_import_allowed_networks = ["127.0.0.1"]
+        started = _s3_import(client, account, dataset, endpoint.url)
+        result = wait_import(client, account, started.json()["id"], timeout=30)
+        assert endpoint.hosts == []
+    assert result["status"] == "failed"
+    issue = result["report"]["issues"][0]
+    assert issue["code"] == "source_unreadable"
+    assert "CERTIFICATE_VERIFY_FAILED" in issue["message"]
