@@ -176,7 +176,9 @@ def test_the_platforms_own_bucket_is_never_importable(
     """Organization B points an import at the platform's bucket and organization A's images
     there, with the platform's own keys and an allow-listed endpoint: refused, every way."""
     client = s3_client
-    settings.datasets.s3_import_allowed_networks = ["127.0.0.1"]
+    port = s3_settings.endpoint_url.rsplit(":", 1)[1] if s3_settings.endpoint_url else ""
+    # The storage's own port allowed explicitly: only the bucket rule is left to refuse.
+    settings.datasets.s3_import_allowed_networks = [f"127.0.0.1:{port}"]
     alice = sign_up(client)
     project = create_project(client, alice)
     dataset = create_dataset(client, alice, project)
@@ -185,10 +187,9 @@ def test_the_platforms_own_bucket_is_never_importable(
     assert result["status"] == "succeeded", result
     mallory = sign_up(client)
     target = create_dataset(client, mallory, create_project(client, mallory))
-    port = s3_settings.endpoint_url.rsplit(":", 1)[1] if s3_settings.endpoint_url else ""
     for endpoint, bucket in [
         (s3_settings.endpoint_url, s3_settings.bucket),
-        (f"http://localhost:{port}", s3_settings.bucket),
+        (f"http://2130706433:{port}", s3_settings.bucket),  # 127.0.0.1: another name, same place
         (s3_settings.endpoint_url, s3_settings.bucket.upper()),
     ]:
         refused = _start(
@@ -218,6 +219,7 @@ def test_the_platforms_own_bucket_is_never_importable(
         "access_key_id": s3_server.access_key,
         "secret_access_key": s3_server.secret_key,
     }
+    settings.datasets.s3_import_allowed_networks = ["127.0.0.1"]
     refused = _start(client, mallory, target, source)
     assert refused.status_code == 403, refused.text
     assert "platform's own services" in refused.json()["error"]["message"]

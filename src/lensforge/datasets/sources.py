@@ -225,19 +225,22 @@ def check_s3_source(settings: Settings, source: S3Source) -> PinnedEndpoint:
     """Refuse the platform's own bucket and endpoints the egress policy does not allow; return
     the endpoint pinned to its checked address."""
     endpoint_url = source.endpoint_url or f"https://s3.{source.region}.amazonaws.com"
-    if _is_platform_bucket(settings, endpoint_url, source.bucket):
-        raise SourceNotAllowed(
-            "this is the platform's own storage bucket: it cannot be imported from",
-            details={"bucket": source.bucket},
-        )
+    if _names_platform_bucket(settings, endpoint_url, source.bucket):
+        raise _platform_bucket(source)
     try:
-        return pin(endpoint_url, s3_egress_policy(settings))
+        pinned = pin(endpoint_url, s3_egress_policy(settings))
     except AddressRefused as exc:
         raise SourceNotAllowed(
             f"{exc.message}; an admin can allow it with "
             "LENSFORGE_DATASETS__S3_IMPORT_ALLOWED_NETWORKS",
             details=exc.details,
         ) from exc
+    # By the address the connection will really go to (a name may lead there too).
+    if _is_platform_storage(settings, source.bucket) and (
+        (pinned.address, pinned.port) in endpoint_addresses(settings.storage.s3.endpoint_url)
+    ):
+        raise _platform_bucket(source)
+    return pinned
 
 
 def s3_egress_policy(settings: Settings) -> EgressPolicy:
@@ -255,23 +258,31 @@ def s3_egress_policy(settings: Settings) -> EgressPolicy:
     )
 
 
-def _is_platform_bucket(settings: Settings, endpoint_url: str, bucket: str) -> bool:
-    """Whether the import would read the bucket where the platform stores every organization's
-    data (whatever the allow-list says, and whichever keys the request carries)."""
-    storage = settings.storage.s3
+def _is_platform_storage(settings: Settings, bucket: str) -> bool:
+    return settings.storage.backend == "s3" and bucket.lower() == settings.storage.s3.bucket.lower()
+
+
+def _names_platform_bucket(settings: Settings, endpoint_url: str, bucket: str) -> bool:
+    """Whether the endpoint's name (before any resolving) leads to the bucket where the platform
+    stores every organization's data, whatever the allow-list says and the request's keys."""
     if settings.storage.backend != "s3":
         return False
-    ours, theirs = storage.bucket.lower(), bucket.lower()
+    ours = settings.storage.s3.endpoint_url
     host = (urlsplit(endpoint_url).hostname or "").lower()
-    if host.startswith(f"{ours}."):
+    if host.startswith(f"{settings.storage.s3.bucket.lower()}."):
         return True  # a virtual-hosted name: the platform's bucket whatever `bucket` says
-    if theirs != ours:
+    if not _is_platform_storage(settings, bucket):
         return False
-    if storage.endpoint_url is None:  # the platform is on AWS
+    if ours is None:  # the platform is on AWS
         return host == "amazonaws.com" or host.endswith(".amazonaws.com")
-    if (urlsplit(storage.endpoint_url).hostname or "").lower() == host:
-        return True
-    return bool(endpoint_addresses(storage.endpoint_url) & endpoint_addresses(endpoint_url))
+    return (urlsplit(ours).hostname or "").lower() == host
+
+
+def _platform_bucket(source: S3Source) -> SourceNotAllowed:
+    return SourceNotAllowed(
+        "this is the platform's own storage bucket: it cannot be imported from",
+        details={"bucket": source.bucket},
+    )
 
 
 def _safe_target(root: Path, relative: str) -> Path:
