@@ -16,6 +16,7 @@ from lensforge import __version__
 from lensforge.body_limits import BodyLimitMiddleware
 from lensforge.config import Settings, get_settings
 from lensforge.datasets.importer import ImportContext, resume_unfinished_imports
+from lensforge.datasets.sources import s3_egress_policy
 from lensforge.errors import LensforgeError
 from lensforge.kit import migrate
 from lensforge.kit.background import BackgroundRunner
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         _ = settings.secret_key  # fail at start, not at first login, on a weak secret
+        _ = s3_egress_policy(settings)  # and on a malformed S3 import allow-list
         engine = create_db_engine(
             settings.database_url,
             echo=settings.database.echo,
@@ -53,7 +55,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             migrate.upgrade(engine)
         sessions = create_session_factory(engine)
         store = create_object_store(settings)
-        background = BackgroundRunner(settings.datasets.import_workers, name="lensforge-import")
+        background = BackgroundRunner(
+            settings.datasets.import_workers,
+            name="lensforge-import",
+            per_group=settings.datasets.import_workers_per_organization,
+        )
         import_context = ImportContext(
             settings=settings, store=store, sessions=sessions, secrets={}
         )

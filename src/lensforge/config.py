@@ -96,7 +96,19 @@ class DatasetSettings(BaseModel):
     max_archive_files: int = 200_000
     max_compression_ratio: float = 200.0
     # Parallel imports; each one already streams, this bounds disk and CPU use.
-    import_workers: int = 1
+    import_workers: int = 4
+    # Imports of one organization running at once: its others wait their turn, while imports of
+    # other organizations start on the free workers (one slow import never blocks everyone).
+    import_workers_per_organization: int = 1
+    # S3 imports connect only where allowed: public addresses (unless `s3_import_allow_public` is
+    # off), and loopback/private/link-local addresses or the platform's own endpoints only when
+    # an entry here covers them: `10.0.0.0/8`, `192.168.1.5`, `127.0.0.1:8333`, `[fd00::/8]:9000`.
+    s3_import_allowed_networks: list[str] = Field(default_factory=list)
+    s3_import_allow_public: bool = True
+    s3_import_connect_timeout_seconds: float = 5.0
+    # Longest silence while waiting for bytes, and the longest a whole S3 fetch may take.
+    s3_import_read_timeout_seconds: float = 30.0
+    s3_import_deadline_seconds: float = 3600.0
 
 
 class TrainerSettings(BaseModel):

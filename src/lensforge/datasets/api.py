@@ -148,7 +148,13 @@ def create_import(
     context: ImportContext = request.app.state.import_context
     record = imports.start_import(session, settings, principal, dataset_id, body, context.secrets)
     # Queued after the response, i.e. after this request's transaction committed the record.
-    background.add_task(request.app.state.background.submit, run_import, context, record.id)
+    background.add_task(
+        request.app.state.background.submit,
+        run_import,
+        context,
+        record.id,
+        group=record.organization_id,  # fair between organizations
+    )
     return imports.to_read(session, record)
 
 

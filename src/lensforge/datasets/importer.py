@@ -30,9 +30,9 @@ from lensforge.datasets.repository import (
 )
 from lensforge.datasets.sources import (
     S3Source,
+    check_folder,
     fetch_s3_prefix,
     fetch_uploaded_archive,
-    resolve_folder,
 )
 from lensforge.datasets.splits import SplitConfig
 from lensforge.datasets.versions import create_version, with_splits
@@ -73,9 +73,9 @@ class ImportContext:
 def resume_unfinished_imports(context: ImportContext, runner: BackgroundRunner) -> int:
     """Imports the server was running (or had queued) when it stopped are run again."""
     with context.sessions() as session:
-        unfinished = list(ImportRepository(session).unfinished())
-    for import_id in unfinished:
-        runner.submit(run_import, context, import_id)
+        unfinished = ImportRepository(session).unfinished_by_organization()
+    for import_id, organization_id in unfinished:
+        runner.submit(run_import, context, import_id, group=organization_id)
     return len(unfinished)
 
 
@@ -185,7 +185,7 @@ def _fetch(context: ImportContext, job: _Job, work: Path) -> Path:
             context.store, str(job.source["object_key"]), work, context.settings
         )
     if kind == "folder":
-        return resolve_folder(context.settings, str(job.source["path"]))
+        return check_folder(context.settings, str(job.source["path"]))
     if kind == "s3":
         source = S3Source.model_validate(
             {k: v for k, v in job.source.items() if k in S3Source.model_fields}

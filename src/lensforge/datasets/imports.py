@@ -12,7 +12,13 @@ from lensforge.config import Settings
 from lensforge.datasets.repository import ImportRepository, VersionRepository
 from lensforge.datasets.schemas import ImportCreate, ImportRead
 from lensforge.datasets.service import DatasetService
-from lensforge.datasets.sources import FolderSource, S3Source, UploadSource, resolve_folder
+from lensforge.datasets.sources import (
+    FolderSource,
+    S3Source,
+    UploadSource,
+    check_folder,
+    check_s3_request,
+)
 from lensforge.errors import NotFound
 from lensforge.models import DatasetImport
 from lensforge.uploads.service import UploadService
@@ -42,9 +48,10 @@ def start_import(
             "sha256": completed.sha256,
         }
     elif isinstance(source, FolderSource):
-        recorded = {"kind": "folder", "path": str(resolve_folder(settings, source.path))}
+        recorded = {"kind": "folder", "path": str(check_folder(settings, source.path))}
     else:
         assert isinstance(source, S3Source)
+        check_s3_request(settings, source)  # refused here, before any connection
         recorded = source.public()
         secret = source.secret_access_key.get_secret_value() if source.secret_access_key else None
     recorded["message"] = body.message

@@ -234,10 +234,14 @@ class ImportRepository:
             .order_by(DatasetImport.created_at.desc())
         ).all()
 
-    def unfinished(self) -> Sequence[uuid.UUID]:
-        return self.session.scalars(
-            select(DatasetImport.id).where(DatasetImport.status.in_(("pending", "running")))
-        ).all()
+    def unfinished_by_organization(self) -> Sequence[tuple[uuid.UUID, uuid.UUID]]:
+        """(import id, organization id) of every pending or running import, oldest first."""
+        rows = self.session.execute(
+            select(DatasetImport.id, DatasetImport.organization_id)
+            .where(DatasetImport.status.in_(("pending", "running")))
+            .order_by(DatasetImport.created_at)
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def add(self, record: DatasetImport) -> DatasetImport:
         self.session.add(record)
