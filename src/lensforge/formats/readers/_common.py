@@ -118,6 +118,12 @@ class ReadContext:
                 column=exc.colno,
             )
             return None
+        except RecursionError:
+            self.issue("json_syntax", "invalid JSON: nested too deeply", rel)
+            return None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            self.issue("json_syntax", f"invalid JSON: {exc}", rel)
+            return None
 
     def load_yaml(self, rel: str) -> Any:
         text = self.read_text(rel)
@@ -134,6 +140,12 @@ class ReadContext:
             self.issue(
                 "yaml_syntax", f"invalid YAML{where}: {problem}", rel, line=line, column=column
             )
+            return None
+        except RecursionError:
+            self.issue("yaml_syntax", "invalid YAML: nested too deeply", rel)
+            return None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            self.issue("yaml_syntax", f"invalid YAML: {exc}", rel)
             return None
 
     def parse_xml(self, rel: str) -> Element | None:
@@ -156,6 +168,12 @@ class ReadContext:
             return None
         except DefusedXmlException as exc:
             self.issue("xml_syntax", f"refused XML (DTD or entity declarations): {exc}", rel)
+            return None
+        except LookupError as exc:  # expat's "unknown encoding: foo-bar" from the declaration
+            self.issue("xml_syntax", f"invalid XML: {exc} (declared in the XML header)", rel)
+            return None
+        except (ValueError, RecursionError) as exc:
+            self.issue("xml_syntax", f"invalid XML: {exc or type(exc).__name__}", rel)
             return None
         return root
 
