@@ -131,6 +131,25 @@ def test_a_failed_import_prints_the_file_and_line_and_exits_1(
     assert cli_json("datasets", "versions", "bad") == []
 
 
+def test_a_successful_import_prints_its_warnings_with_the_file(
+    logged_in: LensforgeClient, tmp_path: Path
+) -> None:
+    folder = yolo_folder(tmp_path / "pets")
+    (folder / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # no image: a warning
+    result = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--create", "--task", "detection",
+    )  # fmt: skip
+    out = result.stdout
+    assert "succeeded" in out
+    assert "orphan_label" in out
+    assert "labels/ghost.txt" in out
+    match = re.search(r"import ([0-9a-f-]{36}): succeeded", out)
+    assert match is not None
+    again = cli("datasets", "report", match.group(1))
+    assert "orphan_label" in again.stdout
+    assert "labels/ghost.txt" in again.stdout
+
+
 def test_raccoon_folder_through_the_cli(logged_in: LensforgeClient) -> None:
     result = cli(
         "datasets", "import", str(RACCOON), "--project", "vision", "--create",

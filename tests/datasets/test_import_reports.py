@@ -15,6 +15,7 @@ from tests.datasets.importing import (
 )
 from tests.fixtures.app import sign_up
 from tests.formats.builders import image, text, voc_xml
+from tests.web.helpers import browser_for
 
 
 def _voc(folder: Path) -> Path:
@@ -44,3 +45,39 @@ def test_an_unknown_xml_encoding_is_an_issue_naming_the_file(
     [issue] = [i for i in result["report"]["issues"] if i["severity"] == "error"]
     assert (issue["code"], issue["file"]) == ("xml_syntax", "Annotations/b.xml")
     assert "foo-bar" in issue["message"]
+
+
+def _yolo_with_warnings(folder: Path) -> Path:
+    """A YOLO set that imports with warnings: no class names, and a label without image."""
+    image(folder / "images/train/a.jpg")
+    text(folder / "labels/train/a.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(folder / "labels/train/ghost.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(folder / "data.yaml", "train: images/train\nval: images/train\n")
+    return folder
+
+
+def test_a_successful_import_keeps_and_shows_its_warnings(
+    client: TestClient, tmp_path: Path
+) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    folder = _yolo_with_warnings(tmp_path / "warn")
+    result = import_archive(
+        client, admin, dataset, project, zip_folder(folder, tmp_path / "warn.zip")
+    )
+    assert result["status"] == "succeeded", result
+    report = result["report"]
+    assert report is not None
+    found = {(i["code"], i["file"]) for i in report["issues"]}
+    assert ("orphan_label", "labels/train/ghost.txt") in found
+    assert ("class_names_missing", "data.yaml") in found
+    assert report["counts"]["orphan_label"] == 1
+    # The same in the dataset's list of imports, and on the web UI's report page.
+    [listed] = client.get(f"/api/v1/datasets/{dataset}/imports", headers=admin.headers).json()
+    assert listed["report"] == report
+    page = browser_for(client, admin).get(f"/datasets/imports/{result['id']}")
+    assert page.status_code == 200
+    assert "orphan_label" in page.text
+    assert "labels/train/ghost.txt" in page.text
+    assert "class_names_missing" in page.text

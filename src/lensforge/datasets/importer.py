@@ -87,8 +87,10 @@ def run_import(context: ImportContext, import_id: uuid.UUID) -> None:
             return
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        version_id = _run(context, record, work)
-        _finish(context, import_id, status="succeeded", version_id=version_id)
+        version_id, report = _run(context, record, work)
+        # The report of a success is kept too: its warnings (orphan labels, missing class
+        # names, boxes drawn as polygons, ...) are what the user should look at next.
+        _finish(context, import_id, status="succeeded", version_id=version_id, report=report)
     except ImportFailed as failure:
         _finish(context, import_id, status="failed", error=failure.message, report=failure.report)
     except LensforgeError as exc:
@@ -140,7 +142,7 @@ def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
         )
 
 
-def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
+def _run(context: ImportContext, job: _Job, work: Path) -> tuple[uuid.UUID, dict[str, Any]]:
     data_dir = _fetch(context, job, work)
     _progress(context, job.id, "validating", 0, 0)
     task = _dataset_task(context, job.dataset_id)
@@ -167,7 +169,7 @@ def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
         or SplitConfig().model_dump()
     )
     final = with_splits(stored, split_config)
-    return _create_version(
+    version_id = _create_version(
         context,
         job,
         final,
@@ -176,6 +178,7 @@ def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
         warnings=report_data["issues"],
         report=report_data,
     )
+    return version_id, report_data
 
 
 def _fetch(context: ImportContext, job: _Job, work: Path) -> Path:
