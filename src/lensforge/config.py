@@ -82,6 +82,10 @@ class DatasetSettings(BaseModel):
     max_compression_ratio: float = 200.0
     # Parallel imports; each one already streams, this bounds disk and CPU use.
     import_workers: int = 1
+    # Images with more pixels are refused at import (read from the header, nothing decoded) and
+    # never thumbnailed: Pillow's own bomb threshold. A 13000 x 13000 PNG of 492 KB needs
+    # 500 MB to decode.
+    max_image_pixels: int = Field(default=89_478_485, ge=1)
 
 
 class TrainerSettings(BaseModel):

@@ -150,6 +150,27 @@ def test_a_successful_import_prints_its_warnings_with_the_file(
     assert "labels/ghost.txt" in again.stdout
 
 
+def test_skip_invalid_images_imports_the_rest_and_lists_what_was_left_out(
+    logged_in: LensforgeClient, tmp_path: Path
+) -> None:
+    folder = yolo_folder(tmp_path / "pets")
+    (folder / "images" / "b.jpg").write_bytes(b"not a jpeg")
+    strict = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--create", "--task",
+        "detection", code=1,
+    )  # fmt: skip
+    assert "image_unreadable" in strict.stdout
+    result = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--skip-invalid-images",
+        "--dataset", "pets", "--json",
+    )  # fmt: skip
+    done = json.loads(result.stdout)
+    assert done["import"]["status"] == "succeeded"
+    skipped = [i for i in done["import"]["report"]["issues"] if i["code"] == "image_skipped"]
+    assert [i["file"] for i in skipped] == ["images/b.jpg"]
+    assert done["version"]["item_count"] == len(PETS) - 1
+
+
 def test_raccoon_folder_through_the_cli(logged_in: LensforgeClient) -> None:
     result = cli(
         "datasets", "import", str(RACCOON), "--project", "vision", "--create",

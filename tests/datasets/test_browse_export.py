@@ -150,10 +150,10 @@ def test_thumbnail_applies_exif_orientation_and_checks_size(
     assert (b["width"], b["height"]) == (60, 120)  # stored 120x60, EXIF orientation 6
     thumb = client.get(b["thumbnail_url"] + "?size=32", headers=admin.headers)
     image = Image.open(io.BytesIO(thumb.content))
-    assert image.size == (16, 32)
+    assert image.size == (32, 64)  # 32 is served at the smallest fixed size, 64
     # The bright corner of the stored image ends top-right once turned upright.
-    assert image.getpixel((14, 3))[0] > 200  # type: ignore[index]
-    assert image.getpixel((3, 3))[0] < 200  # type: ignore[index]
+    assert image.getpixel((28, 6))[0] > 200  # type: ignore[index]
+    assert image.getpixel((6, 6))[0] < 200  # type: ignore[index]
     for size in (16, 2048):
         response = client.get(f"{b['thumbnail_url']}?size={size}", headers=admin.headers)
         assert response.status_code == 422

@@ -39,6 +39,7 @@ from lensforge.datasets.versions import create_version, with_splits
 from lensforge.errors import LensforgeError
 from lensforge.formats import (
     DatasetManifest,
+    ImagePolicy,
     read_dataset,
 )
 from lensforge.kit.background import BackgroundRunner
@@ -120,6 +121,7 @@ class _Job:
     mode: str
     split_config: dict[str, Any] | None
     message: str
+    skip_invalid_images: bool
 
 
 def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
@@ -139,6 +141,7 @@ def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
             mode=record.mode,
             split_config=record.split_config,
             message=str(record.source.get("message", "")),
+            skip_invalid_images=bool(record.source.get("skip_invalid_images", False)),
         )
 
 
@@ -146,7 +149,13 @@ def _run(context: ImportContext, job: _Job, work: Path) -> tuple[uuid.UUID, dict
     data_dir = _fetch(context, job, work)
     _progress(context, job.id, "validating", 0, 0)
     task = _dataset_task(context, job.dataset_id)
-    manifest, report = read_dataset(data_dir, format=job.requested_format, task=task)
+    policy = ImagePolicy(
+        max_pixels=context.settings.datasets.max_image_pixels,
+        skip_invalid=job.skip_invalid_images,
+    )
+    manifest, report = read_dataset(
+        data_dir, format=job.requested_format, task=task, image_policy=policy
+    )
     report_data = report.model_dump(mode="json") | {"summary": report.summary()}
     if report.has_errors:
         raise ImportFailed(

@@ -48,6 +48,7 @@ def start_import(
         recorded = source.public()
         secret = source.secret_access_key.get_secret_value() if source.secret_access_key else None
     recorded["message"] = body.message
+    recorded["skip_invalid_images"] = body.skip_invalid_images
     record = ImportRepository(session).add(
         DatasetImport(
             organization_id=principal.organization_id,

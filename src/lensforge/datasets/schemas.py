@@ -59,6 +59,12 @@ class ImportCreate(Schema):
         "else the platform default (keep source splits, else 80/10/10 seeded, stratified).",
     )
     message: str = Field(default="", max_length=2000)
+    skip_invalid_images: bool = Field(
+        default=False,
+        description="Leave out images that cannot be decoded (or exceed the server's pixel "
+        "limit), with their annotations, each listed in the report as an `image_skipped` "
+        "warning, instead of failing the import.",
+    )
 
 
 class ImportRead(Schema):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from lensforge.formats.detect import FORMATS, detect_format
 from lensforge.formats.errors import UnsupportedFormat
 from lensforge.formats.files import FileIndex
+from lensforge.formats.images import ImagePolicy
 from lensforge.formats.model import DatasetManifest, Task
 from lensforge.formats.readers import READERS
 from lensforge.formats.validation import ValidationReport
@@ -44,7 +45,10 @@ def _check(format: str, task: Task | None, available: Mapping[str, object]) -> N
 
 
 def read_dataset(
-    path: str | os.PathLike[str], format: str | None = None, task: str | Task | None = None
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    task: str | Task | None = None,
+    image_policy: ImagePolicy | None = None,
 ) -> tuple[DatasetManifest, ValidationReport]:
     """Read a dataset directory (an extracted archive) into a manifest and a report.
 
@@ -52,9 +56,10 @@ def read_dataset(
     A directory that wraps everything in one top folder is read from inside it. Raises
     `FormatNotDetected`/`UnsupportedFormat` when it cannot start; problems inside the data are
     issues in the report (`report.has_errors` means nothing should be imported).
+    `image_policy` sets the pixel limit and whether unusable images are skipped.
     """
     wanted = _task(task)
-    index = FileIndex(path)
+    index = FileIndex(path, image_policy=image_policy)
     if format is None:
         format = detect_format(index).format
     _check(format, wanted, READERS)

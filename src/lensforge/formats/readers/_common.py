@@ -193,6 +193,10 @@ def _unsupported_message(rel: str) -> str:
     return f"{suffix} images are not accepted; accepted: jpg, jpeg, png, bmp, webp, tif, tiff"
 
 
+SKIPPABLE = frozenset({"image_unreadable", "image_too_large"})
+"""Image problems that `ImagePolicy.skip_invalid` turns into `image_skipped` warnings."""
+
+
 def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
     """Describe each image once; unreadable or unsupported ones are reported and left out."""
     unique = list(dict.fromkeys(images))
@@ -203,9 +207,11 @@ def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
         else:
             ctx.issue("unsupported_image_type", _unsupported_message(rel), rel)
 
+    policy = ctx.index.image_policy
+
     def describe(rel: str) -> ImageInfo | ImageError:
         try:
-            return describe_image(ctx.index.path(rel))
+            return describe_image(ctx.index.path(rel), policy.max_pixels)
         except ImageError as exc:
             return exc
 
@@ -214,9 +220,24 @@ def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rel, result in zip(supported, pool.map(describe, supported), strict=True):
             if isinstance(result, ImageError):
-                ctx.issue(result.reason_code, result.message, rel)
-            else:
-                out[rel] = result
+                if policy.skip_invalid and result.reason_code in SKIPPABLE:
+                    ctx.issue(
+                        "image_skipped",
+                        f"left out ({result.reason_code}): {result.message}",
+                        rel,
+                        reason=result.reason_code,
+                    )
+                else:
+                    ctx.issue(result.reason_code, result.message, rel)
+                continue
+            if result.end_marker_added:
+                ctx.issue(
+                    "corrupt_jpeg_restored",
+                    "the JPEG lacks its end-of-image marker but decodes completely; it is kept "
+                    "with the marker added",
+                    rel,
+                )
+            out[rel] = result
     return out
 
 
