@@ -3,6 +3,7 @@ warnings of a successful import, skipped images, and the counts of a finished im
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -81,3 +82,46 @@ def test_a_successful_import_keeps_and_shows_its_warnings(
     assert "orphan_label" in page.text
     assert "labels/train/ghost.txt" in page.text
     assert "class_names_missing" in page.text
+
+
+def test_an_archive_inside_the_archive_is_named_in_a_warning(
+    client: TestClient, tmp_path: Path
+) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    folder = _voc(tmp_path / "voc")
+    inner = zip_folder(_voc(tmp_path / "more"), tmp_path / "more.zip")
+    (folder / "extra").mkdir()
+    (folder / "extra/more.zip").write_bytes(inner.read_bytes())
+    result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "o.zip"))
+    assert result["status"] == "succeeded", result
+    [warning] = [i for i in result["report"]["issues"] if i["code"] == "nested_archive"]
+    assert warning["file"] == "extra/more.zip"
+
+
+def test_a_hostile_archive_lists_its_members_as_json(client: TestClient, tmp_path: Path) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("../escape.txt", b"x")
+        z.writestr("/etc/evil", b"y")
+    result = import_archive(client, admin, dataset, project, archive)
+    assert result["status"] == "failed"
+    [issue] = result["report"]["issues"]
+    assert issue["code"] == "hostile_archive"
+    assert sorted(issue["extra"]["members"]) == ["../escape.txt", "/etc/evil"]
+    assert [p["member"] for p in issue["extra"]["problems"]] == issue["extra"]["members"]
+    assert issue["extra"]["problem_count"] == 2
+
+
+def test_a_finished_import_shows_its_counts(client: TestClient, tmp_path: Path) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    folder = _voc(tmp_path / "voc")
+    result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "v.zip"))
+    assert result["status"] == "succeeded", result
+    assert (result["progress_done"], result["progress_total"]) == (2, 2)

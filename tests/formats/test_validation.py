@@ -113,6 +113,12 @@ def _missing_end_marker(p: Path) -> tuple[Path, str | None, int | None]:
     return p, "images/train/x.jpg", None
 
 
+def _nested_archive(p: Path) -> tuple[Path, str | None, int | None]:
+    yolo(p, "")
+    text(p / "more/extra-images.zip", "PK")
+    return p, "more/extra-images.zip", None
+
+
 def _gif(p: Path) -> tuple[Path, str | None, int | None]:
     yolo(p, "")
     image(p / "images/train/anim.gif", fmt="GIF")
@@ -363,6 +369,7 @@ CASES: dict[str, list[Case]] = {
     "image_unreadable": [_truncated_jpeg],
     "image_too_large": [_too_large],
     "corrupt_jpeg_restored": [_missing_end_marker],
+    "nested_archive": [_nested_archive],
     "image_skipped": [_truncated_jpeg, _too_large],  # read with POLICIES below
     "unsupported_image_type": [_gif],
     "missing_image": [_missing_image],

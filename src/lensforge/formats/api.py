@@ -63,7 +63,25 @@ def read_dataset(
     if format is None:
         format = detect_format(index).format
     _check(format, wanted, READERS)
-    return READERS[format](index, wanted)
+    manifest, report = READERS[format](index, wanted)
+    _report_nested_archives(index, report)
+    return manifest, report
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+                    ".7z", ".rar")  # fmt: skip
+"""Names of archives: one inside the dataset is not opened, and the report says so."""
+
+
+def _report_nested_archives(index: FileIndex, report: ValidationReport) -> None:
+    for rel in index.files:
+        if rel.lower().endswith(ARCHIVE_SUFFIXES):
+            report.add(
+                "nested_archive",
+                "an archive inside the dataset is not extracted: nothing in it is imported "
+                "(extract it into the folder, or import it on its own)",
+                file=index.display(rel),
+            )
 
 
 def write_dataset(

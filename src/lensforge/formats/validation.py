@@ -130,6 +130,9 @@ CODES: dict[str, CodeInfo] = {
     "corrupt_jpeg_restored": CodeInfo(
         _W, "A JPEG lacks its end-of-image marker but decodes completely; the marker is added."
     ),
+    "nested_archive": CodeInfo(
+        _W, "An archive inside the dataset; it is not extracted and nothing in it is imported."
+    ),
     "image_skipped": CodeInfo(
         _W, "An unusable image was left out, with its annotations, as the import asked."
     ),

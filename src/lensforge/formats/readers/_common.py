@@ -88,8 +88,12 @@ class ReadContext:
             **extra,
         )
 
-    def where(self, file: str, line: int | None = None, obj: int | None = None) -> Where:
-        return Where(file=self.index.display(file), line=line, object_index=obj)
+    def where(
+        self, file: str, line: int | None = None, obj: int | None = None, image: str | None = None
+    ) -> Where:
+        """`image`: the image's path when `file` holds the objects of many images."""
+        shown = None if image is None else self.index.display(image)
+        return Where(file=self.index.display(file), line=line, object_index=obj, image=shown)
 
     def read_text(self, rel: str) -> str | None:
         try:
