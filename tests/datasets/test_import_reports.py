@@ -125,3 +125,25 @@ def test_a_finished_import_shows_its_counts(client: TestClient, tmp_path: Path) 
     result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "v.zip"))
     assert result["status"] == "succeeded", result
     assert (result["progress_done"], result["progress_total"]) == (2, 2)
+
+
+def test_items_are_listed_in_natural_order(client: TestClient, tmp_path: Path) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    folder = tmp_path / "voc"
+    for n in (1, 2, 10, 11, 100):
+        image(folder / f"JPEGImages/raccoon-{n}.jpg")
+        text(folder / f"Annotations/raccoon-{n}.xml", voc_xml(f"raccoon-{n}.jpg", []))
+    result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "v.zip"))
+    assert result["status"] == "succeeded", result
+    listed = client.get(
+        f"/api/v1/datasets/{dataset}/versions/1/items?limit=2&offset=1", headers=admin.headers
+    ).json()
+    assert [i["file_name"] for i in listed["items"]] == ["raccoon-2.jpg", "raccoon-10.jpg"]
+    everything = client.get(
+        f"/api/v1/datasets/{dataset}/versions/1/items", headers=admin.headers
+    ).json()
+    assert [i["file_name"] for i in everything["items"]] == [
+        f"raccoon-{n}.jpg" for n in (1, 2, 10, 11, 100)
+    ]
