@@ -90,6 +90,11 @@ def test_folder_import_then_browse_split_diff_and_export(
     table = cli("datasets", "stats", "pets", "1").stdout
     assert "cat" in table
     assert "█" in table
+    # Which numbers count images and which count objects is said on every line and column.
+    assert f"{len(PETS)} images, {PETS_OBJECTS} objects" in table
+    assert "images per split: train" in table
+    assert "Images with it" in table
+    assert "train objects" in table
 
     second = cli_json("datasets", "split", "pets", "1", "--ratio", "50,50,0", "--seed", "3")
     assert (second["number"], second["split_counts"]) == (2, {"train": 2, "val": 2})
