@@ -90,7 +90,7 @@ def write_dataset(
     dest: str | os.PathLike[str],
     image_source: ImageSource,
 ) -> WriteResult:
-    """Write `manifest` as `format` ("yolo", "coco", "imagefolder", "native") into `dest`, a
+    """Write `manifest` as `format` ("yolo", "coco", "voc", "imagefolder", "native") into `dest`, a
     folder that must not exist yet or be empty. `image_source` is a directory (images at each
     item's `source_path`) or a callable giving an item's image path or opener."""
     _check(format, manifest.task, WRITERS)
