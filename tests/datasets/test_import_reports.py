@@ -147,3 +147,38 @@ def test_items_are_listed_in_natural_order(client: TestClient, tmp_path: Path) -
     assert [i["file_name"] for i in everything["items"]] == [
         f"raccoon-{n}.jpg" for n in (1, 2, 10, 11, 100)
     ]
+
+
+def test_a_long_report_is_paged_errors_first(client: TestClient, tmp_path: Path) -> None:
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    dataset = create_dataset(client, admin, project)
+    folder = tmp_path / "yolo"
+    image(folder / "images/train/a.jpg")
+    # 300 rows with class 7 (errors), and 5 label files without images (warnings).
+    rows = "".join(f"7 {0.3 + n / 1000:.3f} 0.5 0.2 0.2\n" for n in range(300))
+    text(folder / "labels/train/a.txt", rows)
+    for n in range(5):
+        text(folder / f"labels/train/ghost{n}.txt", "0 0.5 0.5 0.2 0.2\n")
+    text(folder / "data.yaml", "train: images/train\nnames: [cat]\n")
+    result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "y.zip"))
+    assert result["status"] == "failed"
+    url = f"/api/v1/datasets/imports/{result['id']}/issues"
+    first = client.get(f"{url}?limit=250", headers=admin.headers).json()
+    assert first["total"] == len(result["report"]["issues"])
+    assert [i["severity"] for i in first["items"]] == ["error"] * 250
+    rest = client.get(f"{url}?offset=250&limit=1000", headers=admin.headers).json()
+    codes = [i["code"] for i in rest["items"]]
+    assert codes[:50] == ["class_id_out_of_range"] * 50
+    assert codes.count("orphan_label") == 5
+    warnings = client.get(f"{url}?severity=warning", headers=admin.headers).json()
+    assert {i["file"] for i in warnings["items"]} >= {
+        f"labels/train/ghost{n}.txt" for n in range(5)
+    }
+    # The web UI shows one page at a time, with the way to the next.
+    browser = browser_for(client, admin)
+    page = browser.get(f"/datasets/imports/{result['id']}")
+    assert page.text.count('class="issue-error"') == 200
+    assert f"/datasets/imports/{result['id']}?offset=200" in page.text
+    second = browser.get(f"/datasets/imports/{result['id']}?offset=200")
+    assert "labels/train/ghost4.txt" in second.text

@@ -109,3 +109,15 @@ class VersionRead(Schema):
 class SplitRequest(Schema):
     split: SplitConfig
     message: str = Field(default="", max_length=2000)
+
+
+class IssueRead(Schema):
+    """One issue of an import's validation report (see docs/dataset-formats.md#validation)."""
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    object_index: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)

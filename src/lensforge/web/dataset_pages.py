@@ -96,12 +96,24 @@ async def dataset_import(request: Request, dataset_id: str) -> Response:
     return await page(request, "dataset_import.html", build)
 
 
+REPORT_PAGE = 200
+"""Issues per page of a report: long reports (up to 1000 per code) are paged, not rendered whole."""
+
+
+async def _report(api: Api, import_id: str, offset: int) -> dict[str, Any]:
+    record = await api.get(f"/datasets/imports/{import_id}")
+    issues = await api.get(
+        f"/datasets/imports/{import_id}/issues", limit=REPORT_PAGE, offset=max(0, offset)
+    )
+    return {"record": record, "issues_page": issues}
+
+
 @router.get("/datasets/imports/{import_id}")
-async def import_report(request: Request, import_id: str) -> Response:
+async def import_report(request: Request, import_id: str, offset: int = 0) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
-        record = await api.get(f"/datasets/imports/{import_id}")
-        found, project = await _dataset_and_project(api, record["dataset_id"])
-        return {"project": project, "dataset": found, "record": record, "nav": "datasets"}
+        report = await _report(api, import_id, offset)
+        found, project = await _dataset_and_project(api, report["record"]["dataset_id"])
+        return {"project": project, "dataset": found, "nav": "datasets", **report}
 
     return await page(request, "import_report.html", build)
 
@@ -111,6 +123,6 @@ async def import_report_fragment(request: Request, import_id: str) -> Response:
     """The report alone, swapped into the upload page by HTMX when the import ends."""
 
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
-        return {"record": await api.get(f"/datasets/imports/{import_id}")}
+        return await _report(api, import_id, 0)
 
     return await page(request, "partials/report.html", build)
