@@ -84,8 +84,8 @@ class DatasetSettings(BaseModel):
     import_workers: int = 1
     # Images with more pixels are refused at import (read from the header, nothing decoded) and
     # never thumbnailed: Pillow's own bomb threshold. A 13000 x 13000 PNG of 492 KB needs
-    # 500 MB to decode.
-    max_image_pixels: int = Field(default=89_478_485, ge=1)
+    # 500 MB to decode. At most twice that: above it Pillow refuses to open any image anyway.
+    max_image_pixels: int = Field(default=89_478_485, ge=1, le=2 * 89_478_485)
 
 
 class TrainerSettings(BaseModel):
