@@ -59,7 +59,34 @@ def multilabel_csv(root: Path) -> Path:
     return root
 
 
+def yolo_pose(root: Path) -> Path:
+    image(root / "images/train/a.jpg")
+    text(root / "labels/train/a.txt", "0 0.5 0.5 0.5 0.5 0.4 0.4 2 0.6 0.6 1\n")
+    write_json(
+        root / "coco_pose/person_keypoints.json",
+        {"images": [{"id": 1, "file_name": "a.jpg", "width": 32, "height": 24}],
+         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 9, 9],
+                          "keypoints": [2, 2, 2, 3, 3, 2], "num_keypoints": 2}],
+         "categories": [{"id": 1, "name": "p", "keypoints": ["l", "r"], "skeleton": [[1, 2]],
+                         "flip_idx": [1, 0]}]},
+    )  # fmt: skip
+    text(
+        root / "data.yaml",
+        "train: images/train\nval: images/train\nkpt_shape: [2, 3]\nflip_idx: [1, 0]\n"
+        "skeleton: [[0, 1]]\nkpt_names: {0: [l, r]}\nnames: {0: p}\n",
+    )
+    return root
+
+
+def coco_pose(root: Path) -> Path:
+    yolo_pose(root)
+    (root / "data.yaml").unlink()
+    return root
+
+
 DATASETS: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "yolo_pose": ("yolo", yolo_pose),
+    "coco_pose": ("coco", coco_pose),
     "yolo_ultralytics": ("yolo", yolo_ultralytics),
     "yolo_roboflow": ("yolo", yolo_roboflow),
     "coco_cvat": ("coco", coco_cvat),
@@ -87,7 +114,7 @@ RAW: dict[str, bytes] = {
 }
 
 # Values that replace one leaf of a parsed JSON/YAML document at a time.
-LEAVES: list[Any] = ["x", -1, 10**30, None, {}, [[]]]
+LEAVES: list[Any] = ["x", -1, 10**30, None, {}, [[]], [0, "a"]]
 
 
 def _leaf_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
