@@ -82,6 +82,7 @@ def test_a_successful_import_keeps_and_shows_its_warnings(
     assert "orphan_label" in page.text
     assert "labels/train/ghost.txt" in page.text
     assert "class_names_missing" in page.text
+    assert "<strong>0</strong> error(s)" in page.text
 
 
 def test_an_archive_inside_the_archive_is_named_in_a_warning(
@@ -179,6 +180,7 @@ def test_a_long_report_is_paged_errors_first(client: TestClient, tmp_path: Path)
     browser = browser_for(client, admin)
     page = browser.get(f"/datasets/imports/{result['id']}")
     assert page.text.count('class="issue-error"') == 200
+    assert "<strong>300</strong> error(s), <strong>5</strong> warning(s)" in page.text
     assert f"/datasets/imports/{result['id']}?offset=200" in page.text
     second = browser.get(f"/datasets/imports/{result['id']}?offset=200")
     assert "labels/train/ghost4.txt" in second.text

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from lensforge.formats.api import TASKS_OF
 from lensforge.formats.model import Task
+from lensforge.formats.validation import CODES
 from lensforge.formats.writers import WRITERS
 from lensforge.web.backend import Api
 from lensforge.web.rendering import Viewer, page
@@ -105,7 +106,20 @@ async def _report(api: Api, import_id: str, offset: int) -> dict[str, Any]:
     issues = await api.get(
         f"/datasets/imports/{import_id}/issues", limit=REPORT_PAGE, offset=max(0, offset)
     )
-    return {"record": record, "issues_page": issues}
+    counts: dict[str, int] = (record.get("report") or {}).get("counts", {})
+    errors = sum(n for code, n in counts.items() if _severity(code) == "error")
+    return {
+        "record": record,
+        "issues_page": issues,
+        "error_count": errors,
+        "warning_count": sum(counts.values()) - errors,
+    }
+
+
+def _severity(code: str) -> str:
+    # Codes outside the format layer's table (hostile_archive, task_mismatch, ...) are errors.
+    info = CODES.get(code)
+    return info.severity.value if info is not None else "error"
 
 
 @router.get("/datasets/imports/{import_id}")
