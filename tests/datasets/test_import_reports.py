@@ -116,6 +116,8 @@ def test_a_hostile_archive_lists_its_members_as_json(client: TestClient, tmp_pat
     assert sorted(issue["extra"]["members"]) == ["../escape.txt", "/etc/evil"]
     assert [p["member"] for p in issue["extra"]["problems"]] == issue["extra"]["members"]
     assert issue["extra"]["problem_count"] == 2
+    page = browser_for(client, admin).get(f"/datasets/imports/{result['id']}")
+    assert "../escape.txt, /etc/evil" in page.text or "/etc/evil, ../escape.txt" in page.text
 
 
 def test_a_finished_import_shows_its_counts(client: TestClient, tmp_path: Path) -> None:
