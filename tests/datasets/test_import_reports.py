@@ -83,6 +83,11 @@ def test_a_successful_import_keeps_and_shows_its_warnings(
     assert "labels/train/ghost.txt" in page.text
     assert "class_names_missing" in page.text
     assert "<strong>0</strong> error(s)" in page.text
+    listing = browser_for(client, admin).get(f"/datasets/{dataset}?tab=imports")
+    assert listing.status_code == 200
+    assert "labels/train/ghost.txt" in listing.text
+    warnings = sum(report["counts"].values())
+    assert f"<strong>0</strong> error(s), <strong>{warnings}</strong> warning(s)" in listing.text
 
 
 def test_an_archive_inside_the_archive_is_named_in_a_warning(
