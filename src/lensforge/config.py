@@ -109,6 +109,10 @@ class DatasetSettings(BaseModel):
     # Longest silence while waiting for bytes, and the longest a whole S3 fetch may take.
     s3_import_read_timeout_seconds: float = 30.0
     s3_import_deadline_seconds: float = 3600.0
+    # Images with more pixels are refused at import (read from the header, nothing decoded) and
+    # never thumbnailed: Pillow's own bomb threshold. A 13000 x 13000 PNG of 492 KB needs
+    # 500 MB to decode. At most twice that: above it Pillow refuses to open any image anyway.
+    max_image_pixels: int = Field(default=89_478_485, ge=1, le=2 * 89_478_485)
 
 
 class TrainerSettings(BaseModel):

@@ -90,6 +90,11 @@ def test_folder_import_then_browse_split_diff_and_export(
     table = cli("datasets", "stats", "pets", "1").stdout
     assert "cat" in table
     assert "█" in table
+    # Which numbers count images and which count objects is said on every line and column.
+    assert f"{len(PETS)} images, {PETS_OBJECTS} objects" in table
+    assert "images per split: train" in table
+    assert "Images with it" in table
+    assert "train objects" in table
 
     second = cli_json("datasets", "split", "pets", "1", "--ratio", "50,50,0", "--seed", "3")
     assert (second["number"], second["split_counts"]) == (2, {"train": 2, "val": 2})
@@ -129,6 +134,46 @@ def test_a_failed_import_prints_the_file_and_line_and_exits_1(
     issues = json.loads(again.stdout)["import"]["report"]["issues"]
     assert any(i["file"].endswith("a.txt") and i["line"] == 1 for i in issues)
     assert cli_json("datasets", "versions", "bad") == []
+
+
+def test_a_successful_import_prints_its_warnings_with_the_file(
+    logged_in: LensforgeClient, tmp_path: Path
+) -> None:
+    folder = yolo_folder(tmp_path / "pets")
+    (folder / "labels" / "ghost.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # no image: a warning
+    result = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--create", "--task", "detection",
+    )  # fmt: skip
+    out = result.stdout
+    assert "succeeded" in out
+    assert "orphan_label" in out
+    assert "labels/ghost.txt" in out
+    match = re.search(r"import ([0-9a-f-]{36}): succeeded", out)
+    assert match is not None
+    again = cli("datasets", "report", match.group(1))
+    assert "orphan_label" in again.stdout
+    assert "labels/ghost.txt" in again.stdout
+
+
+def test_skip_invalid_images_imports_the_rest_and_lists_what_was_left_out(
+    logged_in: LensforgeClient, tmp_path: Path
+) -> None:
+    folder = yolo_folder(tmp_path / "pets")
+    (folder / "images" / "b.jpg").write_bytes(b"not a jpeg")
+    strict = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--create", "--task",
+        "detection", code=1,
+    )  # fmt: skip
+    assert "image_unreadable" in strict.stdout
+    result = cli(
+        "datasets", "import", str(folder), "--project", "vision", "--skip-invalid-images",
+        "--dataset", "pets", "--json",
+    )  # fmt: skip
+    done = json.loads(result.stdout)
+    assert done["import"]["status"] == "succeeded"
+    skipped = [i for i in done["import"]["report"]["issues"] if i["code"] == "image_skipped"]
+    assert [i["file"] for i in skipped] == ["images/b.jpg"]
+    assert done["version"]["item_count"] == len(PETS) - 1
 
 
 def test_raccoon_folder_through_the_cli(logged_in: LensforgeClient) -> None:

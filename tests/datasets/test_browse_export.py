@@ -150,10 +150,10 @@ def test_thumbnail_applies_exif_orientation_and_checks_size(
     assert (b["width"], b["height"]) == (60, 120)  # stored 120x60, EXIF orientation 6
     thumb = client.get(b["thumbnail_url"] + "?size=32", headers=admin.headers)
     image = Image.open(io.BytesIO(thumb.content))
-    assert image.size == (16, 32)
+    assert image.size == (32, 64)  # 32 is served at the smallest fixed size, 64
     # The bright corner of the stored image ends top-right once turned upright.
-    assert image.getpixel((14, 3))[0] > 200  # type: ignore[index]
-    assert image.getpixel((3, 3))[0] < 200  # type: ignore[index]
+    assert image.getpixel((28, 6))[0] > 200  # type: ignore[index]
+    assert image.getpixel((6, 6))[0] < 200  # type: ignore[index]
     for size in (16, 2048):
         response = client.get(f"{b['thumbnail_url']}?size={size}", headers=admin.headers)
         assert response.status_code == 422
@@ -294,12 +294,12 @@ def test_classification_export_round_trips(
 def test_unsupported_export_lists_the_formats_that_work(
     client: TestClient, admin: Account, detection: Version
 ) -> None:
-    for fmt in ("imagefolder", "voc", "pdf"):
+    for fmt in ("imagefolder", "pdf"):
         response = client.get(detection.url(f"/export?format={fmt}"), headers=admin.headers)
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "unsupported_export"
-        assert sorted(error["details"]["formats"]) == ["coco", "native", "yolo"]
+        assert sorted(error["details"]["formats"]) == ["coco", "native", "voc", "yolo"]
     missing = client.get(detection.url("/export"), headers=admin.headers)
     assert missing.status_code == 422
 

@@ -1,5 +1,5 @@
 """The issue's acceptance walk on real data: the raccoon VOC set imports with the right counts,
-exports to YOLO and COCO through the API, and each export re-imports to the identical version."""
+exports to YOLO, COCO and Pascal VOC through the API, and each export re-imports to the identical version."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.datasets.importing import (
 from tests.fixtures.app import sign_up
 
 
-@pytest.mark.parametrize("export_format", ["yolo", "coco"])
+@pytest.mark.parametrize("export_format", ["yolo", "coco", "voc"])
 def test_raccoon_exports_and_reimports_identically(
     client: TestClient, tmp_path: Path, export_format: str
 ) -> None:

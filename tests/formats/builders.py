@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +204,27 @@ def voc_xml(
         f"<annotation><folder>images</folder><filename>{filename}</filename>"
         f"<path>C:\\Users\\me\\{filename}</path>{size_xml if size else ''}{extra}{objs}</annotation>"
     )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares `width` x `height` but whose pixel data is a few bytes: what
+    a reader that trusts the header sees as huge, and one that decodes sees as truncated."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)), 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def jpeg_without_end_marker(path: Path, size: tuple[int, int] = (W, H)) -> Path:
+    """A complete JPEG but for its final end-of-image marker (FF D9), as some cameras write."""
+    image(path, size)
+    data = path.read_bytes()
+    assert data.endswith(b"\xff\xd9")
+    path.write_bytes(data[:-2])
+    return path

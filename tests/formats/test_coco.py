@@ -199,3 +199,32 @@ def test_string_ids_and_a_flat_polygon(tmp_path: Path) -> None:
     ann = manifest.items[0].annotations[0]
     assert ann.polygons == [[1.0, 1.0, 8.0, 1.0, 8.0, 8.0]]
     assert ann.bbox == (1.0, 1.0, 7.0, 7.0)  # no bbox given: the polygon's extent
+
+
+def test_annotation_errors_name_the_image_as_well_as_the_file_and_id(tmp_path: Path) -> None:
+    image(tmp_path / "images/cat.jpg")
+    image(tmp_path / "images/dog.jpg")
+    write_json(
+        tmp_path / "annotations/instances_default.json",
+        coco_doc(
+            [{"id": 1, "file_name": "cat.jpg", "width": W, "height": H},
+             {"id": 2, "file_name": "dog.jpg", "width": W, "height": H}],
+            [{"id": 7, "image_id": 2, "category_id": 1, "bbox": [1, 1, 500, 5]},
+             {"id": 8, "image_id": 2, "category_id": 9, "bbox": [1, 1, 5, 5]},
+             {"id": 9, "image_id": 1, "category_id": 1, "bbox": "oops"}],
+            [{"id": 1, "name": "pet"}],
+        ),
+    )  # fmt: skip
+    _, report = read_dataset(tmp_path, format="coco")
+    found = {
+        (i.code, i.object_index): (i.file, i.extra.get("image"), i.message) for i in report.errors
+    }
+    for key, image_file in (
+        (("out_of_bounds", 7), "images/dog.jpg"),
+        (("unknown_class", 8), "images/dog.jpg"),
+        (("invalid_structure", 9), "images/cat.jpg"),
+    ):
+        file, named, message = found[key]
+        assert file == "annotations/instances_default.json"
+        assert named == image_file
+        assert image_file in message

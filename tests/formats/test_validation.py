@@ -9,9 +9,20 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lensforge.formats import CODES, Severity, ValidationReport, read_dataset
+from lensforge.formats import CODES, ImagePolicy, Severity, ValidationReport, read_dataset
 
-from .builders import H, W, image, jpeg_bytes, text, voc_xml, write_json, write_yaml
+from .builders import (
+    H,
+    W,
+    image,
+    jpeg_bytes,
+    jpeg_without_end_marker,
+    png_header_only,
+    text,
+    voc_xml,
+    write_json,
+    write_yaml,
+)
 
 
 def yolo(root: Path, label: str, names: Any = ("a", "b"), **yaml_extra: Any) -> Path:
@@ -87,6 +98,25 @@ def _truncated_jpeg(p: Path) -> tuple[Path, str | None, int | None]:
     data = (p / "images/train/x.jpg").read_bytes()
     (p / "images/train/x.jpg").write_bytes(data[: len(data) // 2])
     return p, "images/train/x.jpg", None
+
+
+def _too_large(p: Path) -> tuple[Path, str | None, int | None]:
+    yolo(p, "")
+    (p / "images/train/huge.png").write_bytes(png_header_only(13000, 13000))
+    text(p / "labels/train/huge.txt", "")
+    return p, "images/train/huge.png", None
+
+
+def _missing_end_marker(p: Path) -> tuple[Path, str | None, int | None]:
+    yolo(p, "0 0.5 0.5 0.5 0.5\n")
+    jpeg_without_end_marker(p / "images/train/x.jpg")
+    return p, "images/train/x.jpg", None
+
+
+def _nested_archive(p: Path) -> tuple[Path, str | None, int | None]:
+    yolo(p, "")
+    text(p / "more/extra-images.zip", "PK")
+    return p, "more/extra-images.zip", None
 
 
 def _gif(p: Path) -> tuple[Path, str | None, int | None]:
@@ -337,6 +367,10 @@ CASES: dict[str, list[Case]] = {
     "unreadable_file": [_unreadable_file],
     "invalid_structure": [_invalid_structure],
     "image_unreadable": [_truncated_jpeg],
+    "image_too_large": [_too_large],
+    "corrupt_jpeg_restored": [_missing_end_marker],
+    "nested_archive": [_nested_archive],
+    "image_skipped": [_truncated_jpeg, _too_large],  # read with POLICIES below
     "unsupported_image_type": [_gif],
     "missing_image": [_missing_image],
     "image_size_mismatch": [_size_mismatch],
@@ -382,6 +416,10 @@ PARAMS = [pytest.param(code, case, id=case.__name__.strip("_")) for code, cs in 
           for case in cs]  # fmt: skip
 
 
+POLICIES = {"image_skipped": ImagePolicy(skip_invalid=True)}
+"""Codes that only a reading with another image policy than the default reports."""
+
+
 def test_every_code_has_a_case() -> None:
     assert set(CASES) == set(CODES)
 
@@ -389,7 +427,7 @@ def test_every_code_has_a_case() -> None:
 @pytest.mark.parametrize(("code", "case"), PARAMS)
 def test_code_is_reported(tmp_path: Path, code: str, case: Case) -> None:
     root, file, line = case(tmp_path)
-    _, report = read_dataset(root)
+    _, report = read_dataset(root, image_policy=POLICIES.get(code))
     found = report.by_code(code)
     assert found, f"{code} not reported; got {report.issues}"
     issue = found[0]

@@ -32,7 +32,7 @@ def test_raccoon_dataset() -> None:
     assert first.source_path == "images/raccoon-1.jpg"
 
 
-@pytest.mark.parametrize("fmt", ["yolo", "coco", "native"])
+@pytest.mark.parametrize("fmt", ["yolo", "coco", "native", "voc"])
 def test_raccoon_round_trip(tmp_path: Path, fmt: str) -> None:
     manifest, _ = read_dataset(RACCOON)
     write_dataset(manifest, fmt, tmp_path / fmt, RACCOON)
@@ -110,3 +110,45 @@ def test_voc_size_is_compared_with_the_image(tmp_path: Path) -> None:
     assert report.errors[0].code == "image_size_mismatch"
     assert report.errors[0].file == "Annotations/a.xml"
     assert "32x24 but 64x48 is declared" in report.errors[0].message
+
+
+def test_voc_writer_keeps_splits_class_order_backgrounds_and_fractional_boxes(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    for split, stem in (("train", "b"), ("train", "a"), ("val", "c")):
+        image(src / f"images/{split}/{stem}.jpg")
+    text(src / "labels/train/b.txt", "1 0.5 0.5 0.25 0.5\n0 0.3 0.3 0.1 0.1\n")
+    text(src / "labels/train/a.txt", "")  # a background image
+    text(src / "labels/val/c.txt", "1 0.51 0.49 0.333 0.2\n")
+    text(src / "data.yaml", "train: images/train\nval: images/val\nnames:\n  0: zebra\n  1: ant\n")
+    manifest, report = read_dataset(src, format="yolo")
+    assert not report.has_errors
+    result = write_dataset(manifest, "voc", tmp_path / "voc", src)
+    assert result.images == 3
+    assert not result.renamed
+    assert (tmp_path / "voc/ImageSets/Main/train.txt").read_text() == "a\nb\n"
+    assert (tmp_path / "voc/labels.txt").read_text() == "zebra\nant\n"
+    again, report = read_dataset(tmp_path / "voc")
+    assert not report.issues, report.issues
+    assert again.source_format == "voc"
+    assert again.classes == ["zebra", "ant"]
+    assert content_hash(again) == content_hash(manifest)
+
+
+def test_voc_writer_flattens_and_uniquifies_names(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    image(src / "images/train/sub/a.jpg")
+    image(src / "images/val/a.jpg", (W + 2, H))
+    for rel in ("train/sub/a.txt", "val/a.txt"):
+        text(src / f"labels/{rel}", "0 0.5 0.5 0.5 0.5\n")
+    text(src / "data.yaml", "train: images/train\nval: images/val\nnames: [cat]\n")
+    manifest, _ = read_dataset(src, format="yolo")
+    result = write_dataset(manifest, "voc", tmp_path / "voc", src)
+    assert result.renamed == {"train/sub/a.jpg": "sub_a.jpg"}
+    again, report = read_dataset(tmp_path / "voc")
+    assert not report.issues, report.issues
+    assert sorted((i.split, i.file_name) for i in again.items) == [
+        ("train", "sub_a.jpg"),
+        ("val", "a.jpg"),
+    ]

@@ -102,6 +102,14 @@ def import_dataset(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Start the import and return at once.")
     ] = False,
+    skip_invalid_images: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid-images",
+            help="Leave out images that cannot be decoded (or are too large), with their "
+            "annotations, each listed in the report, instead of failing the import.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import data into a new version of a dataset (see `IMPORT_HELP`)."""
@@ -128,6 +136,7 @@ def import_dataset(
             mode="merge" if merge else "replace",
             split=split,
             message=message,
+            skip_invalid_images=skip_invalid_images,
         )
         if not no_wait:
             record = _wait(client, record)

@@ -240,9 +240,18 @@ def print_stats(result: VersionStats) -> None:
         f"objects, {result.warning_count} warnings"
     )
     splits = " · ".join(f"{k} {v}" for k, v in stats.split_image_counts.items() if v) or "-"
-    console.print(f"  splits: {splits}")
+    console.print(f"  images per split: {splits}")
     split_names = [name for name, split in stats.splits.items() if split.images]
-    table = Table("ID", "Class", "Objects", "Images", *split_names, Column("", overflow="crop"))
+    # Every count column says what it counts: objects (boxes, masks, poses, labels) or images.
+    table = Table(
+        "ID",
+        "Class",
+        "Objects",
+        "Images with it",
+        *(f"{name} objects" for name in split_names),
+        Column("", overflow="crop"),
+        caption="Objects: annotations of the class · Images with it: images holding at least one",
+    )
     largest = max((c.count for c in stats.classes), default=0)
     for cls in stats.classes:
         per_split = [

@@ -42,7 +42,7 @@ VersionArgument = Annotated[int, typer.Argument(min=1, help="Version number.")]
 OptionalVersion = Annotated[
     int | None, typer.Argument(min=1, help="Version number (default: the latest).")
 ]
-EXPORT_FORMATS = ("yolo", "coco", "imagefolder", "native")
+EXPORT_FORMATS = ("yolo", "coco", "voc", "imagefolder", "native")
 
 
 @app.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from typing import Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, status
 
@@ -21,6 +22,7 @@ from lensforge.datasets.schemas import (
     DatasetUpdate,
     ImportCreate,
     ImportRead,
+    IssueRead,
     SplitRequest,
     VersionRead,
 )
@@ -88,6 +90,22 @@ def get_import(
 ) -> ImportRead:
     """An import's status, progress and validation report (errors with file and line)."""
     return imports.to_read(session, imports.get_import(session, principal, import_id))
+
+
+@router.get("/imports/{import_id}/issues", response_model=Page[IssueRead])
+def list_import_issues(
+    import_id: uuid.UUID,
+    session: SessionDep,
+    principal: Principal = requires(Action.DATASET_READ),
+    severity: Literal["error", "warning"] | None = None,
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> Page[IssueRead]:
+    """The import's report a page at a time, errors first: for reports too long to show whole
+    (up to 1000 issues per code are kept; `report.counts` has the full numbers)."""
+    record = imports.get_import(session, principal, import_id)
+    items, total = imports.report_issues(record, severity, limit, offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetRead)

@@ -122,9 +122,13 @@ class BrowseService:
             etag=image_etag(blob.sha256),
         )
 
-    def thumbnail(self, dataset: Dataset, item: DatasetItem, size: int) -> thumbnails.Thumbnail:
-        """The item's thumbnail (found through `item`, which checked access)."""
+    def thumbnail(
+        self, dataset: Dataset, item: DatasetItem, size: int, max_pixels: int
+    ) -> thumbnails.Thumbnail:
+        """The item's thumbnail (found through `item`, which checked access); images above
+        `max_pixels` are refused from their recorded size, before anything is read."""
         blob = self._blob(dataset, item)
+        thumbnails.check_renderable(blob.width, blob.height, max_pixels)
         return thumbnails.get_thumbnail(
             self.store, dataset.organization_id, blob.sha256, blob.object_key, size
         )

@@ -129,22 +129,25 @@ def item_thumbnail(
     item_id: uuid.UUID,
     session: SessionDep,
     store: ObjectStoreDep,
+    settings: SettingsDep,
     principal: Principal = requires(Action.DATASET_READ),
     size: int = Query(
         thumbnails.DEFAULT_SIZE,
         ge=thumbnails.MIN_SIZE,
         le=thumbnails.MAX_SIZE,
-        description="longest side in pixels",
+        description="longest side in pixels; served at the next of "
+        f"{', '.join(map(str, thumbnails.SIZES))} (so few sizes are ever cached)",
     ),
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """A JPEG of the image (upright, at most `size` pixels each way), rendered once and cached."""
+    """A JPEG of the image (upright, at most the snapped `size` pixels each way), rendered once
+    and cached. 413 `image_too_large` for an image above the server's pixel limit."""
     service = BrowseService(session, store)
     dataset, item = service.item(principal, dataset_id, number, item_id)
     etag = thumbnails.thumbnail_etag(item.image_sha256, size)
     if _not_modified(if_none_match, etag):
         return Response(status_code=304, headers=_cached_headers(etag))
-    thumb = service.thumbnail(dataset, item, size)
+    thumb = service.thumbnail(dataset, item, size, settings.datasets.max_image_pixels)
     close = BackgroundTask(thumb.stream.close) if thumb.stream is not None else None
     return StreamingResponse(
         thumb.chunks(),

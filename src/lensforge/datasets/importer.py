@@ -10,6 +10,7 @@ running the same import again is safe: images already stored are skipped by hash
 
 from __future__ import annotations
 
+import json
 import shutil
 import traceback
 import uuid
@@ -39,6 +40,7 @@ from lensforge.datasets.versions import create_version, with_splits
 from lensforge.errors import LensforgeError
 from lensforge.formats import (
     DatasetManifest,
+    ImagePolicy,
     read_dataset,
 )
 from lensforge.kit.background import BackgroundRunner
@@ -87,8 +89,17 @@ def run_import(context: ImportContext, import_id: uuid.UUID) -> None:
             return
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        version_id = _run(context, record, work)
-        _finish(context, import_id, status="succeeded", version_id=version_id)
+        outcome = _run(context, record, work)
+        # The report of a success is kept too: its warnings (orphan labels, missing class
+        # names, boxes drawn as polygons, ...) are what the user should look at next.
+        _finish(
+            context,
+            import_id,
+            status="succeeded",
+            version_id=outcome.version_id,
+            report=outcome.report,
+            images=outcome.images,
+        )
     except ImportFailed as failure:
         _finish(context, import_id, status="failed", error=failure.message, report=failure.report)
     except LensforgeError as exc:
@@ -118,6 +129,7 @@ class _Job:
     mode: str
     split_config: dict[str, Any] | None
     message: str
+    skip_invalid_images: bool
 
 
 def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
@@ -137,14 +149,29 @@ def _start(context: ImportContext, import_id: uuid.UUID) -> _Job | None:
             mode=record.mode,
             split_config=record.split_config,
             message=str(record.source.get("message", "")),
+            skip_invalid_images=bool(record.source.get("skip_invalid_images", False)),
         )
 
 
-def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
+@dataclass(frozen=True)
+class _Outcome:
+    version_id: uuid.UUID
+    report: dict[str, Any]
+    images: int
+    """Images the import read (the new version may hold more, in merge mode)."""
+
+
+def _run(context: ImportContext, job: _Job, work: Path) -> _Outcome:
     data_dir = _fetch(context, job, work)
     _progress(context, job.id, "validating", 0, 0)
     task = _dataset_task(context, job.dataset_id)
-    manifest, report = read_dataset(data_dir, format=job.requested_format, task=task)
+    policy = ImagePolicy(
+        max_pixels=context.settings.datasets.max_image_pixels,
+        skip_invalid=job.skip_invalid_images,
+    )
+    manifest, report = read_dataset(
+        data_dir, format=job.requested_format, task=task, image_policy=policy
+    )
     report_data = report.model_dump(mode="json") | {"summary": report.summary()}
     if report.has_errors:
         raise ImportFailed(
@@ -167,7 +194,7 @@ def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
         or SplitConfig().model_dump()
     )
     final = with_splits(stored, split_config)
-    return _create_version(
+    version_id = _create_version(
         context,
         job,
         final,
@@ -176,6 +203,7 @@ def _run(context: ImportContext, job: _Job, work: Path) -> uuid.UUID:
         warnings=report_data["issues"],
         report=report_data,
     )
+    return _Outcome(version_id, report_data, len(manifest.items))
 
 
 def _fetch(context: ImportContext, job: _Job, work: Path) -> Path:
@@ -322,6 +350,7 @@ def _finish(
     version_id: uuid.UUID | None = None,
     error: str | None = None,
     report: dict[str, Any] | None = None,
+    images: int | None = None,
 ) -> None:
     with transaction(context.sessions) as session:
         record: DatasetImport | None = ImportRepository(session).get(import_id)
@@ -333,6 +362,8 @@ def _finish(
         record.error = error
         if report is not None:
             record.report = report
+        if images is not None:  # a finished import shows what it did, not the last phase's 0/0
+            record.progress_done = record.progress_total = images
         record.finished_at = utcnow()
     log.info("import finished", import_id=str(import_id), status=status, error=error)
 
@@ -347,9 +378,20 @@ def _single_issue_report(code: str, message: str, details: Any) -> dict[str, Any
                 "file": None,
                 "line": None,
                 "object_index": None,
-                "extra": {"details": str(details)} if details else {},
+                # Details as JSON (a hostile archive's members are a list, not a repr).
+                "extra": _json_safe(details) if isinstance(details, dict) else {},
             }
         ],
         "counts": {code: 1},
         "summary": f"1 errors, 0 warnings ({code}: 1)",
     }
+
+
+def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
+    safe: dict[str, Any] = json.loads(json.dumps(details, default=str))
+    problems = safe.get("problems")
+    if isinstance(problems, list):
+        safe["members"] = [
+            p["member"] for p in problems if isinstance(p, dict) and p.get("member") is not None
+        ]
+    return safe

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
 from lensforge.auth.principal import Principal
 from lensforge.config import Settings
 from lensforge.datasets.repository import ImportRepository, VersionRepository
-from lensforge.datasets.schemas import ImportCreate, ImportRead
+from lensforge.datasets.schemas import ImportCreate, ImportRead, IssueRead
 from lensforge.datasets.service import DatasetService
 from lensforge.datasets.sources import (
     FolderSource,
@@ -55,6 +56,7 @@ def start_import(
         recorded = source.public()
         secret = source.secret_access_key.get_secret_value() if source.secret_access_key else None
     recorded["message"] = body.message
+    recorded["skip_invalid_images"] = body.skip_invalid_images
     record = ImportRepository(session).add(
         DatasetImport(
             organization_id=principal.organization_id,
@@ -92,3 +94,20 @@ def to_read(session: Session, record: DatasetImport) -> ImportRead:
         version = VersionRepository(session).get_by_id(record.version_id)
         read.version_number = version.number if version is not None else None
     return read
+
+
+def report_issues(
+    record: DatasetImport,
+    severity: Literal["error", "warning"] | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[IssueRead], int]:
+    """A page of the report's issues, errors first (each kind in the order found), and how
+    many match: a report holds up to 1000 issues per code, too many for one page or response."""
+    issues: list[dict[str, Any]] = list((record.report or {}).get("issues", []))
+    ordered = [i for i in issues if i.get("severity") == "error"] + [
+        i for i in issues if i.get("severity") != "error"
+    ]
+    if severity is not None:
+        ordered = [i for i in ordered if i.get("severity") == severity]
+    return [IssueRead.model_validate(i) for i in ordered[offset : offset + limit]], len(ordered)

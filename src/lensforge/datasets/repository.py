@@ -163,7 +163,9 @@ class ItemRepository:
             query = query.where(DatasetItem.class_ids.like(f"% {int(class_id)} %"))
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
-            query.order_by(DatasetItem.file_name, DatasetItem.id).limit(limit).offset(offset)
+            query.order_by(DatasetItem.sort_key, DatasetItem.file_name, DatasetItem.id)
+            .limit(limit)
+            .offset(offset)
         ).all()
         return rows, total
 

@@ -59,6 +59,12 @@ class ImportCreate(Schema):
         "else the platform default (keep source splits, else 80/10/10 seeded, stratified).",
     )
     message: str = Field(default="", max_length=2000)
+    skip_invalid_images: bool = Field(
+        default=False,
+        description="Leave out images that cannot be decoded (or exceed the server's pixel "
+        "limit), with their annotations, each listed in the report as an `image_skipped` "
+        "warning, instead of failing the import.",
+    )
 
 
 class ImportRead(Schema):
@@ -103,3 +109,15 @@ class VersionRead(Schema):
 class SplitRequest(Schema):
     split: SplitConfig
     message: str = Field(default="", max_length=2000)
+
+
+class IssueRead(Schema):
+    """One issue of an import's validation report (see docs/dataset-formats.md#validation)."""
+
+    severity: Literal["error", "warning"]
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    object_index: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)

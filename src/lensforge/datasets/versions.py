@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.datasets import keys
+from lensforge.datasets.naming import natural_key
 from lensforge.datasets.repository import DatasetRepository, ItemRepository, VersionRepository
 from lensforge.datasets.splits import SplitCandidate, SplitConfig, assign_splits
 from lensforge.datasets.stats import compute_stats
@@ -119,6 +120,7 @@ def _item_row(version_id: uuid.UUID, item: Item) -> dict[str, Any]:
         "id": uuid.uuid4(),
         "version_id": version_id,
         "file_name": item.file_name,
+        "sort_key": natural_key(item.file_name),
         "image_sha256": item.sha256,
         "width": item.width,
         "height": item.height,

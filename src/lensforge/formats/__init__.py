@@ -15,8 +15,10 @@ from lensforge.formats.errors import (
     UnsupportedFormat,
 )
 from lensforge.formats.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
     SUPPORTED_EXTENSIONS,
     ImageInfo,
+    ImagePolicy,
     describe_image,
 )
 from lensforge.formats.model import (
@@ -36,6 +38,7 @@ from lensforge.formats.writers import ImageSource, WriteResult
 
 __all__ = [
     "CODES",
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "FORMATS",
     "PRECISION",
     "SPLITS",
@@ -49,6 +52,7 @@ __all__ = [
     "FormatNotDetected",
     "ImageError",
     "ImageInfo",
+    "ImagePolicy",
     "ImageSource",
     "Issue",
     "Item",

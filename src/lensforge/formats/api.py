@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from lensforge.formats.detect import FORMATS, detect_format
 from lensforge.formats.errors import UnsupportedFormat
 from lensforge.formats.files import FileIndex
+from lensforge.formats.images import ImagePolicy
 from lensforge.formats.model import DatasetManifest, Task
 from lensforge.formats.readers import READERS
 from lensforge.formats.validation import ValidationReport
@@ -44,7 +45,10 @@ def _check(format: str, task: Task | None, available: Mapping[str, object]) -> N
 
 
 def read_dataset(
-    path: str | os.PathLike[str], format: str | None = None, task: str | Task | None = None
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    task: str | Task | None = None,
+    image_policy: ImagePolicy | None = None,
 ) -> tuple[DatasetManifest, ValidationReport]:
     """Read a dataset directory (an extracted archive) into a manifest and a report.
 
@@ -52,13 +56,32 @@ def read_dataset(
     A directory that wraps everything in one top folder is read from inside it. Raises
     `FormatNotDetected`/`UnsupportedFormat` when it cannot start; problems inside the data are
     issues in the report (`report.has_errors` means nothing should be imported).
+    `image_policy` sets the pixel limit and whether unusable images are skipped.
     """
     wanted = _task(task)
-    index = FileIndex(path)
+    index = FileIndex(path, image_policy=image_policy)
     if format is None:
         format = detect_format(index).format
     _check(format, wanted, READERS)
-    return READERS[format](index, wanted)
+    manifest, report = READERS[format](index, wanted)
+    _report_nested_archives(index, report)
+    return manifest, report
+
+
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+                    ".7z", ".rar")  # fmt: skip
+"""Names of archives: one inside the dataset is not opened, and the report says so."""
+
+
+def _report_nested_archives(index: FileIndex, report: ValidationReport) -> None:
+    for rel in index.files:
+        if rel.lower().endswith(ARCHIVE_SUFFIXES):
+            report.add(
+                "nested_archive",
+                "an archive inside the dataset is not extracted: nothing in it is imported "
+                "(extract it into the folder, or import it on its own)",
+                file=index.display(rel),
+            )
 
 
 def write_dataset(
@@ -67,7 +90,7 @@ def write_dataset(
     dest: str | os.PathLike[str],
     image_source: ImageSource,
 ) -> WriteResult:
-    """Write `manifest` as `format` ("yolo", "coco", "imagefolder", "native") into `dest`, a
+    """Write `manifest` as `format` ("yolo", "coco", "voc", "imagefolder", "native") into `dest`, a
     folder that must not exist yet or be empty. `image_source` is a directory (images at each
     item's `source_path`) or a callable giving an item's image path or opener."""
     _check(format, manifest.task, WRITERS)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lensforge.formats.errors import DatasetFormatError
+from lensforge.formats.images import ImagePolicy
 from lensforge.formats.model import Split
 
 _IGNORED_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
@@ -88,8 +89,16 @@ def effective_root(path: Path) -> tuple[Path, str]:
 class FileIndex:
     """All regular files under a directory, as sorted relative POSIX paths."""
 
-    def __init__(self, path: str | os.PathLike[str], *, unwrap: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        unwrap: bool = True,
+        image_policy: ImagePolicy | None = None,
+    ) -> None:
         base = Path(path)
+        # Travels with the files so every reader (and readers calling readers) applies it.
+        self.image_policy = image_policy or ImagePolicy()
         if not base.is_dir():
             raise DatasetFormatError(f"{base} is not a directory")
         self.base = base

@@ -34,6 +34,15 @@ class Where:
     object_index: int | None = None
     note: str = ""
     """Appended to out-of-bounds messages (e.g. a hint about YOLO normalisation)."""
+    image: str | None = None
+    """The image the object is drawn on, where `file` is not named after it (one COCO or
+    native JSON file for many images): issues name it, so the user knows what to fix."""
+
+    def located(self, message: str) -> str:
+        return f"image {self.image}: {message}" if self.image else message
+
+    def extra(self) -> dict[str, JsonScalar]:
+        return {"image": self.image} if self.image else {}
 
 
 def tolerance(side: int) -> float:
@@ -98,10 +107,11 @@ class AnnotationBuilder:
     def _issue(self, code: str, where: Where, message: str, **extra: JsonScalar) -> None:
         self.report.add(
             code,
-            message,
+            where.located(message),
             file=where.file,
             line=where.line,
             object_index=where.object_index,
+            **where.extra(),
             **extra,
         )
 

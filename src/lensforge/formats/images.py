@@ -7,6 +7,7 @@ Width and height are those a trainer sees: the stored size with the EXIF orienta
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -27,8 +28,24 @@ UNSUPPORTED_EXTENSIONS = frozenset(
 """Image-like extensions that are reported as `unsupported_image_type` instead of ignored."""
 
 _PIL_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "WEBP", "TIFF"})
+_JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 _ORIENTATION_TAG = 0x0112
 _CHUNK = 1 << 20
+END_OF_IMAGE = b"\xff\xd9"
+"""The JPEG end-of-image marker; some cameras and tools leave it out."""
+
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
+"""Pillow's own decompression-bomb threshold (about 9459 × 9459): enough for any camera or
+drone photo, while a 13000 × 13000 PNG of 492 KB would need 500 MB to decode."""
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """Which images a reading accepts: the server's pixel limit, and whether images that cannot
+    be used are left out with a warning (`image_skipped`) instead of failing the import."""
+
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    skip_invalid: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,9 @@ class ImageInfo:
     """Pillow's format name: JPEG, PNG, BMP, WEBP, TIFF or MPO."""
     exif_orientation: int = 1
     """The EXIF orientation tag (1 = as stored); 5-8 mean width and height were swapped."""
+    end_marker_added: bool = False
+    """A JPEG whose only fault was a missing end-of-image marker: `sha256` and `size_bytes`
+    are those of the file with the marker appended, which is what gets stored."""
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -63,28 +83,37 @@ def is_unsupported_image_name(name: str) -> bool:
     return extension(name) in UNSUPPORTED_EXTENSIONS
 
 
-def describe_image(path: str | os.PathLike[str]) -> ImageInfo:
+def describe_image(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> ImageInfo:
     """Hash an image file (read once, in chunks) and check that it decodes completely.
 
-    Pillow reads the header for format, size and EXIF orientation, runs `verify()` (checksums
-    where the format has them), then decodes every pixel from a fresh open, which is what
-    catches truncated files. Pixels are dropped at once. Raises `ImageError` with
-    `reason_code` `image_unreadable` or `unsupported_image_type`.
+    Pillow reads the header for format, size and EXIF orientation; an image of more than
+    `max_pixels` is refused from the header alone (`image_too_large`), before any pixel is
+    decoded. Then `verify()` (checksums where the format has them), then every pixel is decoded
+    from a fresh open, which is what catches truncated files; JPEGs are decoded at 1/8 scale,
+    which still reads every byte of entropy-coded data but holds 64 times fewer pixels. Pixels
+    are dropped at once. A JPEG whose only fault is a missing end-of-image marker is accepted
+    with `end_marker_added` (Ultralytics keeps such images too). Raises `ImageError` with
+    `reason_code` `image_unreadable`, `image_too_large` or `unsupported_image_type`.
     """
     name = os.fspath(path)
     digest = hashlib.sha256()
     size = 0
+    tail = b""
     try:
         with open(name, "rb") as fh:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
+                tail = (tail + chunk)[-2:]
     except OSError as exc:
         raise ImageError(
             f"cannot read the file: {exc.strerror or exc}", reason_code="image_unreadable"
         ) from exc
     if size == 0:
         raise ImageError("the image file is empty", reason_code="image_unreadable")
+    fmt, width, height = "unknown", 0, 0
     try:
         with Image.open(name) as im:
             fmt = im.format or "unknown"
@@ -94,16 +123,28 @@ def describe_image(path: str | os.PathLike[str]) -> ImageInfo:
                     f"the file is a {fmt} image; accepted: JPEG, PNG, BMP, WebP, TIFF",
                     reason_code="unsupported_image_type",
                 )
+            check_pixels(width, height, max_pixels)
             im.verify()  # must come right after open (PNG checks chunks from the start)
         with Image.open(name) as im:
             orientation = _orientation(im)
-            im.load()
+            _decode(im)
     except ImageError:
         raise
-    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, struct.error...)
+    except Image.DecompressionBombError as exc:  # Pillow's own refusal, at open
         raise ImageError(
-            f"cannot decode the image: {_reason(exc)}", reason_code="image_unreadable"
+            f"the image has too many pixels: {exc}", reason_code="image_too_large"
         ) from exc
+    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, struct.error...)
+        if not (fmt in _JPEG_FORMATS and tail != END_OF_IMAGE and _decodes_with_end_marker(name)):
+            raise ImageError(
+                f"cannot decode the image: {_reason(exc)}", reason_code="image_unreadable"
+            ) from exc
+        digest.update(END_OF_IMAGE)
+        size += len(END_OF_IMAGE)
+        orientation = _orientation_of(name)
+        restored = True
+    else:
+        restored = False
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return ImageInfo(
@@ -113,7 +154,55 @@ def describe_image(path: str | os.PathLike[str]) -> ImageInfo:
         height=height,
         format=fmt,
         exif_orientation=orientation,
+        end_marker_added=restored,
     )
+
+
+def check_pixels(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image larger than `max_pixels`, knowing only its header's size."""
+    if width * height > max_pixels:
+        raise ImageError(
+            f"the image is {width}x{height} = {width * height:,} pixels; the server accepts at "
+            f"most {max_pixels:,} (setting LENSFORGE_DATASETS__MAX_IMAGE_PIXELS)",
+            reason_code="image_too_large",
+        )
+
+
+def _decode(im: Image.Image) -> None:
+    if im.format in _JPEG_FORMATS:
+        im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+    im.load()
+
+
+def _decodes_with_end_marker(name: str) -> bool:
+    """Whether a JPEG that fails to decode only lacks its end-of-image marker.
+
+    With the marker appended, a truncated file decodes too (libjpeg fills the missing blocks
+    with grey), so that alone proves nothing. The test: decode it once with the marker right
+    after the data and twice with different filler bytes before the marker. If the file's
+    entropy-coded data is complete, the decoder skips the filler and the pixels are identical;
+    if it is cut short, the filler is decoded as image data and the pixels differ.
+    """
+    with open(name, "rb") as fh:
+        data = fh.read()
+    try:
+        pixels = [
+            _pixels(data + filler + END_OF_IMAGE) for filler in (b"", b"\x55" * 256, b"\xaa" * 256)
+        ]
+    except Exception:
+        return False
+    return pixels[0] == pixels[1] == pixels[2]
+
+
+def _pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return im.tobytes()
+
+
+def _orientation_of(name: str) -> int:
+    with Image.open(name) as im:
+        return _orientation(im)
 
 
 def _orientation(im: Image.Image) -> int:

@@ -38,6 +38,9 @@ CODES: dict[str, CodeInfo] = {
     ),
     # images
     "image_unreadable": CodeInfo(_E, "An image is corrupt, truncated or not an image."),
+    "image_too_large": CodeInfo(
+        _E, "An image has more pixels than the server accepts (its header says so)."
+    ),
     "unsupported_image_type": CodeInfo(
         _E, "An image is of a type trainers do not take (gif, heic, svg, ...)."
     ),
@@ -124,6 +127,15 @@ CODES: dict[str, CodeInfo] = {
         _W, "Annotation files for another task or kind were found and not used."
     ),
     "unexpected_directory": CodeInfo(_W, "A folder that does not fit the layout; it is ignored."),
+    "corrupt_jpeg_restored": CodeInfo(
+        _W, "A JPEG lacks its end-of-image marker but decodes completely; the marker is added."
+    ),
+    "nested_archive": CodeInfo(
+        _W, "An archive inside the dataset; it is not extracted and nothing in it is imported."
+    ),
+    "image_skipped": CodeInfo(
+        _W, "An unusable image was left out, with its annotations, as the import asked."
+    ),
 }
 
 JsonScalar = str | int | float | bool | None

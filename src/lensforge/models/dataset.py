@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -107,12 +108,15 @@ class DatasetItem(IdMixin, Base):
         UniqueConstraint(
             "version_id", "split", "file_name", name="uq_dataset_items_version_split_file"
         ),
+        Index("ix_dataset_items_version_sort_key", "version_id", "sort_key"),
     )
 
     version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
     )
     file_name: Mapped[str] = mapped_column(String(1024))
+    # `datasets.naming.natural_key(file_name)`: browsing lists raccoon-2 before raccoon-10.
+    sort_key: Mapped[str] = mapped_column(String(2048), default="")
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from lensforge.formats.api import TASKS_OF
 from lensforge.formats.model import Task
+from lensforge.formats.validation import CODES
 from lensforge.formats.writers import WRITERS
 from lensforge.web.backend import Api
 from lensforge.web.rendering import Viewer, page
@@ -96,12 +97,37 @@ async def dataset_import(request: Request, dataset_id: str) -> Response:
     return await page(request, "dataset_import.html", build)
 
 
+REPORT_PAGE = 200
+"""Issues per page of a report: long reports (up to 1000 per code) are paged, not rendered whole."""
+
+
+async def _report(api: Api, import_id: str, offset: int) -> dict[str, Any]:
+    record = await api.get(f"/datasets/imports/{import_id}")
+    issues = await api.get(
+        f"/datasets/imports/{import_id}/issues", limit=REPORT_PAGE, offset=max(0, offset)
+    )
+    counts: dict[str, int] = (record.get("report") or {}).get("counts", {})
+    errors = sum(n for code, n in counts.items() if _severity(code) == "error")
+    return {
+        "record": record,
+        "issues_page": issues,
+        "error_count": errors,
+        "warning_count": sum(counts.values()) - errors,
+    }
+
+
+def _severity(code: str) -> str:
+    # Codes outside the format layer's table (hostile_archive, task_mismatch, ...) are errors.
+    info = CODES.get(code)
+    return info.severity.value if info is not None else "error"
+
+
 @router.get("/datasets/imports/{import_id}")
-async def import_report(request: Request, import_id: str) -> Response:
+async def import_report(request: Request, import_id: str, offset: int = 0) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
-        record = await api.get(f"/datasets/imports/{import_id}")
-        found, project = await _dataset_and_project(api, record["dataset_id"])
-        return {"project": project, "dataset": found, "record": record, "nav": "datasets"}
+        report = await _report(api, import_id, offset)
+        found, project = await _dataset_and_project(api, report["record"]["dataset_id"])
+        return {"project": project, "dataset": found, "nav": "datasets", **report}
 
     return await page(request, "import_report.html", build)
 
@@ -111,6 +137,6 @@ async def import_report_fragment(request: Request, import_id: str) -> Response:
     """The report alone, swapped into the upload page by HTMX when the import ends."""
 
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
-        return {"record": await api.get(f"/datasets/imports/{import_id}")}
+        return await _report(api, import_id, 0)
 
     return await page(request, "partials/report.html", build)

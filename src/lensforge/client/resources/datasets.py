@@ -113,19 +113,22 @@ class Datasets(Resource):
         mode: ImportMode = "replace",
         split: SplitConfig | None = None,
         message: str = "",
+        skip_invalid_images: bool = False,
     ) -> DatasetImport:
         """Start importing `source` into a new version and return the pending import at once.
 
         `format` None detects it from the files. `mode="merge"` keeps the latest version's
         items and adds (or replaces, by file name) the imported ones. `split` None keeps the
-        latest version's split config (else the platform default). Follow it with
-        `wait_import`.
+        latest version's split config (else the platform default). `skip_invalid_images`
+        leaves out images that cannot be decoded (each listed in the report) instead of
+        failing. Follow it with `wait_import`.
         """
         body: dict[str, Any] = {
             "source": source.model_dump(),
             "format": format,
             "mode": mode,
             "message": message,
+            "skip_invalid_images": skip_invalid_images,
         }
         if split is not None:
             body["split"] = split.model_dump()

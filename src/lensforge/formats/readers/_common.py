@@ -88,8 +88,12 @@ class ReadContext:
             **extra,
         )
 
-    def where(self, file: str, line: int | None = None, obj: int | None = None) -> Where:
-        return Where(file=self.index.display(file), line=line, object_index=obj)
+    def where(
+        self, file: str, line: int | None = None, obj: int | None = None, image: str | None = None
+    ) -> Where:
+        """`image`: the image's path when `file` holds the objects of many images."""
+        shown = None if image is None else self.index.display(image)
+        return Where(file=self.index.display(file), line=line, object_index=obj, image=shown)
 
     def read_text(self, rel: str) -> str | None:
         try:
@@ -118,6 +122,12 @@ class ReadContext:
                 column=exc.colno,
             )
             return None
+        except RecursionError:
+            self.issue("json_syntax", "invalid JSON: nested too deeply", rel)
+            return None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            self.issue("json_syntax", f"invalid JSON: {exc}", rel)
+            return None
 
     def load_yaml(self, rel: str) -> Any:
         text = self.read_text(rel)
@@ -134,6 +144,12 @@ class ReadContext:
             self.issue(
                 "yaml_syntax", f"invalid YAML{where}: {problem}", rel, line=line, column=column
             )
+            return None
+        except RecursionError:
+            self.issue("yaml_syntax", "invalid YAML: nested too deeply", rel)
+            return None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            self.issue("yaml_syntax", f"invalid YAML: {exc}", rel)
             return None
 
     def parse_xml(self, rel: str) -> Element | None:
@@ -157,6 +173,12 @@ class ReadContext:
         except DefusedXmlException as exc:
             self.issue("xml_syntax", f"refused XML (DTD or entity declarations): {exc}", rel)
             return None
+        except LookupError as exc:  # expat's "unknown encoding: foo-bar" from the declaration
+            self.issue("xml_syntax", f"invalid XML: {exc} (declared in the XML header)", rel)
+            return None
+        except (ValueError, RecursionError) as exc:
+            self.issue("xml_syntax", f"invalid XML: {exc or type(exc).__name__}", rel)
+            return None
         return root
 
     def scan_images(self, files: Iterable[str]) -> list[str]:
@@ -175,6 +197,10 @@ def _unsupported_message(rel: str) -> str:
     return f"{suffix} images are not accepted; accepted: jpg, jpeg, png, bmp, webp, tif, tiff"
 
 
+SKIPPABLE = frozenset({"image_unreadable", "image_too_large"})
+"""Image problems that `ImagePolicy.skip_invalid` turns into `image_skipped` warnings."""
+
+
 def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
     """Describe each image once; unreadable or unsupported ones are reported and left out."""
     unique = list(dict.fromkeys(images))
@@ -185,9 +211,11 @@ def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
         else:
             ctx.issue("unsupported_image_type", _unsupported_message(rel), rel)
 
+    policy = ctx.index.image_policy
+
     def describe(rel: str) -> ImageInfo | ImageError:
         try:
-            return describe_image(ctx.index.path(rel))
+            return describe_image(ctx.index.path(rel), policy.max_pixels)
         except ImageError as exc:
             return exc
 
@@ -196,9 +224,24 @@ def check_images(ctx: ReadContext, images: list[str]) -> dict[str, ImageInfo]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rel, result in zip(supported, pool.map(describe, supported), strict=True):
             if isinstance(result, ImageError):
-                ctx.issue(result.reason_code, result.message, rel)
-            else:
-                out[rel] = result
+                if policy.skip_invalid and result.reason_code in SKIPPABLE:
+                    ctx.issue(
+                        "image_skipped",
+                        f"left out ({result.reason_code}): {result.message}",
+                        rel,
+                        reason=result.reason_code,
+                    )
+                else:
+                    ctx.issue(result.reason_code, result.message, rel)
+                continue
+            if result.end_marker_added:
+                ctx.issue(
+                    "corrupt_jpeg_restored",
+                    "the JPEG lacks its end-of-image marker but decodes completely; it is kept "
+                    "with the marker added",
+                    rel,
+                )
+            out[rel] = result
     return out
 
 

@@ -229,12 +229,12 @@ def _read_annotations(
         pending = by_id[image_id]
         if pending is None:  # its image was reported already
             continue
+        where = ctx.where(doc.rel, None, index, image=pending.image)
         cid = ann.get("category_id")
         if not isinstance(cid, int | str) or cid not in cats.class_of:
-            message = f"category_id {cid!r} is not in 'categories'"
-            ctx.issue("unknown_class", message, doc.rel, object_index=index)
+            message = where.located(f"category_id {cid!r} is not in 'categories'")
+            ctx.issue("unknown_class", message, doc.rel, object_index=index, image=where.image)
             continue
-        where = ctx.where(doc.rel, None, index)
         obj = parser.parse(where, ann, cats.class_of[cid], cats.keypoints_of.get(cid, 0))
         if obj is not None:
             pending.objects.append(obj)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from lensforge.formats.model import Task
 from lensforge.formats.readers._common import ReadContext
@@ -133,5 +133,12 @@ def _keypoint_schema(
     ):
         out.skeleton = [(p[0] - 1, p[1] - 1) for p in skeleton]
     flip = with_kps[0].get("flip_idx")
-    if isinstance(flip, list) and sorted(flip) == list(range(k)):
+    if _int_list(flip) and sorted(flip) == list(range(k)):
         out.flip_idx = [int(i) for i in flip]
+
+
+def _int_list(value: object) -> TypeGuard[list[int]]:
+    """A list of integers only: `sorted` of mixed types would raise instead of comparing."""
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )

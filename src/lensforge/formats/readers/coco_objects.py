@@ -28,7 +28,12 @@ class ObjectParser:
 
     def _bad(self, code: str, where: Where, message: str) -> None:
         self.ctx.report.add(
-            code, message, file=where.file, line=where.line, object_index=where.object_index
+            code,
+            where.located(message),
+            file=where.file,
+            line=where.line,
+            object_index=where.object_index,
+            **where.extra(),
         )
 
     def parse(

@@ -47,7 +47,11 @@ def _csv_items(
     text = ctx.read_text(rel)
     if text is None:
         return None
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's size limit, ...
+        ctx.issue("invalid_structure", f"not a readable CSV file: {exc}", rel)
+        return None
     if not rows or len(rows[0]) < 2:
         ctx.issue("invalid_structure", "expected a header 'filename, class, ...'", rel)
         return None

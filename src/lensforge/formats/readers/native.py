@@ -120,7 +120,7 @@ def _pending(
         p.labels = [label for label in entry.labels if label >= 0]
         return p
     for k, obj in enumerate(entry.annotations):
-        where = ctx.where(rel, None, k)
+        where = ctx.where(rel, None, k, image=image)
         p.objects.append(
             RawObject(where, obj.class_id, obj.bbox, obj.polygons, obj.keypoints, obj.iscrowd)
         )

@@ -249,7 +249,7 @@ def read_yolo_index(
             ctx.issue(
                 "class_names_missing",
                 "no data.yaml names, classes.txt or obj.names: classes are named after their ids",
-                None,
+                cfg.file,  # the data.yaml that lacks them, when there is one
             )
         classes = [str(i) for i in range(min(top + 1, MAX_CLASSES))]
     kpt = cfg.kpt_shape

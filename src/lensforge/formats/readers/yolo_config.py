@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from lensforge.formats.files import (
     FileIndex,
@@ -186,7 +186,7 @@ def _keypoints(ctx: ReadContext, rel: str, data: dict[Any, Any], cfg: YoloConfig
     cfg.kpt_shape = (k, shape[1])
     flip = data.get("flip_idx")
     if flip is not None:
-        if isinstance(flip, list) and sorted(flip) == list(range(k)):
+        if _int_list(flip) and sorted(flip) == list(range(k)):
             cfg.flip_idx = [int(v) for v in flip]
         else:
             ctx.issue("invalid_structure", f"flip_idx must be a permutation of 0..{k - 1}", rel)
@@ -272,3 +272,10 @@ def resolve_listed_image(ctx: ReadContext, list_file: str, line: str) -> str | N
             if found:
                 return found
     return None
+
+
+def _int_list(value: object) -> TypeGuard[list[int]]:
+    """A list of integers only: `sorted` of mixed types would raise instead of comparing."""
+    return isinstance(value, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    )

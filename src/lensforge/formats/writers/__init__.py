@@ -10,6 +10,7 @@ from lensforge.formats.writers._common import ImageSource, WriteResult
 from lensforge.formats.writers.coco import write_coco
 from lensforge.formats.writers.imagefolder import write_imagefolder
 from lensforge.formats.writers.native import write_native
+from lensforge.formats.writers.voc import write_voc
 from lensforge.formats.writers.yolo import write_yolo
 
 Writer = Callable[[DatasetManifest, str | os.PathLike[str], ImageSource], WriteResult]
@@ -19,6 +20,7 @@ WRITERS: dict[str, Writer] = {
     "coco": write_coco,
     "yolo": write_yolo,
     "imagefolder": write_imagefolder,
+    "voc": write_voc,
 }
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "write_coco",
     "write_imagefolder",
     "write_native",
+    "write_voc",
     "write_yolo",
 ]

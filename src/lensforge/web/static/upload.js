@@ -86,7 +86,12 @@
   }
 
   async function importUpload(upload) {
-    const body = { source: { kind: "upload", upload_id: upload.id }, mode: form.mode.value, message: form.message.value };
+    const body = {
+      source: { kind: "upload", upload_id: upload.id },
+      mode: form.mode.value,
+      message: form.message.value,
+      skip_invalid_images: form.skip_invalid_images.checked,
+    };
     if (form.format.value) body.format = form.format.value;
     let record = await lf.api("POST", `/api/v1/datasets/${datasetId}/imports`, body);
     // Imports report progress only through their record: read it until it is finished.
