@@ -98,6 +98,13 @@ class TrainerSettings(BaseModel):
     # Extra variables of the worker's environment handed to trainers (e.g. WANDB_API_KEY). The
     # default hands over only a short allow-list, never the server's own secrets.
     pass_env: list[str] = Field(default_factory=list)
+    # Official pretrained weights (`--weights yolo11n.pt`) are downloaded by the server from
+    # `<weights_base_url>/<file>` (empty: the trainer manifest's URL; "off": never download)
+    # and refused unless their size and SHA-256 match a known checksum: the trainer
+    # manifest's, or this JSON file's (`{"yolo11n.pt": {"sha256": "...", "size": 5613764}}`).
+    weights_base_url: str = ""
+    weights_checksums: str = ""
+    weights_download_timeout_seconds: float = 60.0
 
 
 class WorkerSettings(BaseModel):

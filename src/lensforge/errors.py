@@ -78,3 +78,11 @@ class PayloadTooLarge(LensforgeError):
 class ServiceUnavailable(LensforgeError):
     status_code = 503
     code = "service_unavailable"
+
+
+class WeightsUnavailable(LensforgeError):
+    """Pretrained weights a job names cannot be had (not uploaded, not cached, not
+    downloadable or not matching their checksum): refused before the job is created."""
+
+    status_code = 422
+    code = "weights_unavailable"

@@ -150,5 +150,7 @@ def find_weights(name: str, folders: list[Path]) -> Path:
     looked = ", ".join(str(f) for f in folders) or "no folder"
     raise ConfigurationError(
         f"basic.pretrained: {name} is not in the weights cache ({looked}); this trainer never "
-        "downloads weights: place the file there or give an absolute path"
+        "downloads weights: place the file there, give an absolute path, or train with "
+        f"`--weights {name}` (an uploaded model artifact, or an official file the server "
+        "downloads and verifies)"
     )
