@@ -25,8 +25,11 @@ CLEARED_THEN_LOGGED = (
     ("raw", "shown"),
     [
         ("plain text stays", "plain text stays"),
-        (FRAMES, "        1/2         0G      3.201      4.011      3.901          5         64: "
-         "100% ━━━━ 2/2 1.6it/s 1.2s"),
+        (
+            FRAMES,
+            "        1/2         0G      3.201      4.011      3.901          5         64: "
+            "100% ━━━━ 2/2 1.6it/s 1.2s",
+        ),
         (CLEARED_THEN_LOGGED, "val: Scanning /data/labels/val... 10 images, 0 backgrounds"),
         # the closing clear of a bar that is not kept: nothing is left to show
         ("\r\x1b[K  50% ━━\r\x1b[K", ""),

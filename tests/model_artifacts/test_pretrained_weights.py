@@ -72,7 +72,9 @@ def internet() -> Iterator[FakeInternet]:
 @pytest.fixture
 def weights_settings(settings: Settings, internet: FakeInternet, tmp_path: Path) -> Settings:
     checksums = tmp_path / "weights-checksums.json"
-    checksums.write_text(json.dumps({"yolo11n.pt": {"sha256": OFFICIAL_SHA, "size": len(OFFICIAL)}}))
+    checksums.write_text(
+        json.dumps({"yolo11n.pt": {"sha256": OFFICIAL_SHA, "size": len(OFFICIAL)}})
+    )
     return settings.model_copy(
         update={
             "trainers": settings.trainers.model_copy(
@@ -122,9 +124,14 @@ def test_official_weights_are_downloaded_verified_cached_and_handed_to_the_train
     assert cached.read_bytes() == OFFICIAL
     assert [p.name for p in cached.parent.iterdir()] == ["yolo11n.pt"]  # no partial left
     artifact_id = created.json()["weights_artifact_id"]
-    artifact = weights_client.get(f"/api/v1/models/artifacts/{artifact_id}", headers=account.headers)
+    artifact = weights_client.get(
+        f"/api/v1/models/artifacts/{artifact_id}", headers=account.headers
+    )
     assert artifact.json()["name"] == "yolo11n.pt"
-    assert (artifact.json()["sha256"], artifact.json()["size_bytes"]) == (OFFICIAL_SHA, len(OFFICIAL))
+    assert (artifact.json()["sha256"], artifact.json()["size_bytes"]) == (
+        OFFICIAL_SHA,
+        len(OFFICIAL),
+    )
 
     # The trainer (offline) receives them through the weights route, with their checksum.
     trainer = claim(weights_client, created.json()["id"])
@@ -156,7 +163,8 @@ def test_a_download_that_does_not_match_its_checksum_is_refused_and_not_kept(
     assert refused.status_code == 422, refused.text
     error = refused.json()["error"]
     assert error["code"] == "weights_unavailable"
-    assert "SHA-256" in error["message"] and "refused" in error["message"]
+    assert "SHA-256" in error["message"]
+    assert "refused" in error["message"]
     assert "lensforge models upload yolo11n.pt" in error["message"]
     cache = weights_cache_dir(weights_settings)
     assert list(cache.iterdir()) == []

@@ -98,8 +98,7 @@ class PretrainedWeights:
                 f"{name!r} is neither a model artifact of project {project.name!r} nor an "
                 f"official weights file trainer {manifest.name} knows the checksum of. Upload "
                 f"the file (`lensforge models upload FILE --project {project.name} --name "
-                f"{name}`) and train with `--weights {name}`"
-                + _checksum_hint(manifest),
+                f"{name}`) and train with `--weights {name}`" + _checksum_hint(manifest),
                 details={"weights": name},
             )
         path = self._verified_file(official, project)
