@@ -72,9 +72,8 @@ def internet() -> Iterator[FakeInternet]:
 @pytest.fixture
 def weights_settings(settings: Settings, internet: FakeInternet, tmp_path: Path) -> Settings:
     checksums = tmp_path / "weights-checksums.json"
-    checksums.write_text(
-        json.dumps({"yolo11n.pt": {"sha256": OFFICIAL_SHA, "size": len(OFFICIAL)}})
-    )
+    known = {"sha256": OFFICIAL_SHA, "size": len(OFFICIAL)}
+    checksums.write_text(json.dumps({"yolo11n.pt": known, "yolo11s.pt": known}))
     return settings.model_copy(
         update={
             "trainers": settings.trainers.model_copy(
@@ -91,7 +90,13 @@ def weights_client(weights_settings: Settings) -> Iterator[TestClient]:
 
 
 def _job(
-    client: TestClient, account: Account, project_id: str, dataset_id: str, weights: str
+    client: TestClient,
+    account: Account,
+    project_id: str,
+    dataset_id: str,
+    weights: str | None,
+    model: str = "yolo11n",
+    basic: dict[str, Any] | None = None,
 ) -> httpx.Response:
     return client.post(
         "/api/v1/training/jobs",
@@ -99,8 +104,8 @@ def _job(
             "project_id": project_id,
             "dataset_id": dataset_id,
             "trainer": "ultralytics",
-            "model": "yolo11n",
-            "config": {"basic": {"epochs": 1}},
+            "model": model,
+            "config": {"basic": basic or {"epochs": 1}},
             "weights": weights,
         },
         headers=account.headers,
@@ -219,3 +224,25 @@ def test_offline_an_uploaded_artifact_of_that_name_is_used(
     assert created.status_code == 201, created.text
     assert created.json()["weights_artifact_id"] == recorded.json()["id"]
     assert internet.requests == []
+
+
+def test_a_job_naming_no_weights_starts_from_the_official_ones_where_they_can_be_had(
+    weights_client: TestClient, internet: FakeInternet, tmp_path: Path
+) -> None:
+    account = sign_up(weights_client)
+    project_id, dataset_id = make_version(weights_client, account, tmp_path / "a")
+    default = _job(weights_client, account, project_id, dataset_id, None)
+    assert default.status_code == 201, default.text
+    assert default.json()["weights_artifact_id"] is not None
+    assert internet.requests == ["/assets/yolo11n.pt"]
+    # From scratch on purpose: an empty basic.pretrained.
+    scratch = _job(weights_client, account, project_id, dataset_id, None, basic={"pretrained": ""})
+    assert scratch.json()["weights_artifact_id"] is None
+    # Official weights that cannot be had (not served) or whose checksum is unknown: from
+    # scratch, the job is not refused for a default it did not ask for.
+    offline = _job(weights_client, account, project_id, dataset_id, None, model="yolo11s")
+    assert offline.status_code == 201, offline.text
+    assert offline.json()["weights_artifact_id"] is None
+    unknown = _job(weights_client, account, project_id, dataset_id, None, model="yolo11m")
+    assert unknown.json()["weights_artifact_id"] is None
+    assert internet.requests == ["/assets/yolo11n.pt", "/assets/yolo11s.pt"]

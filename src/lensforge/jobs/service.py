@@ -27,6 +27,14 @@ from lensforge.trainers.config import field_errors, with_defaults
 from lensforge.trainers.registry import TrainerRegistry
 
 
+def _names_no_weights(body: JobCreate) -> bool:
+    """Neither weights nor `basic.pretrained` given (an empty `pretrained` given on purpose
+    means from scratch)."""
+    basic = body.config.get("basic")
+    given = isinstance(basic, dict) and "pretrained" in basic
+    return body.weights is None and body.weights_id is None and not given
+
+
 class JobService:
     def __init__(self, session: Session, registry: TrainerRegistry) -> None:
         self.session = session
@@ -114,6 +122,9 @@ class JobService:
         if body.weights is not None and pretrained is not None:
             # Last: a valid job only, so nothing is downloaded for one that is refused anyway.
             weights_id = pretrained.artifact(principal, project, trainer, body.weights).id
+        elif _names_no_weights(body) and pretrained is not None:
+            default = pretrained.default_artifact(principal, project, trainer, body.model)
+            weights_id = None if default is None else default.id
         version_split = SplitConfig.model_validate(version.split_config)
         split = resolve_split_config(body.split, version_split)
         job_id = uuid.uuid4()

@@ -35,6 +35,8 @@ from lensforge.storage.base import ObjectStore
 from lensforge.trainers.manifest import PretrainedFile, TrainerManifest
 
 _CHUNK = 1024 * 1024
+# A default the job did not ask for must not hold its creation up for long.
+_DEFAULT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,13 @@ class PretrainedWeights:
         self.settings = settings
 
     def artifact(
-        self, principal: Principal, project: Project, manifest: TrainerManifest, name: str
+        self,
+        principal: Principal,
+        project: Project,
+        manifest: TrainerManifest,
+        name: str,
+        *,
+        timeout: float | None = None,
     ) -> ModelArtifact:
         uploaded = self._named(project.id, name)
         if uploaded is not None:
@@ -101,7 +109,7 @@ class PretrainedWeights:
                 f"{name}`) and train with `--weights {name}`" + _checksum_hint(manifest),
                 details={"weights": name},
             )
-        path = self._verified_file(official, project)
+        path = self._verified_file(official, project, timeout)
         key = artifact_key(principal.organization_id, official.sha256)
         if not self.store.exists(key):
             with path.open("rb") as stream:
@@ -126,6 +134,20 @@ class PretrainedWeights:
             return recorded
         return artifact
 
+    def default_artifact(
+        self, principal: Principal, project: Project, manifest: TrainerManifest, model: str
+    ) -> ModelArtifact | None:
+        """The official `<model>.pt` when it can be had (cached, or downloaded and verified
+        within a short timeout), else None: a job that names no weights starts from the
+        official ones where the server can verify them, and from scratch otherwise."""
+        name = f"{model}.pt"
+        if official_file(manifest, self.settings, name) is None:
+            return None
+        try:
+            return self.artifact(principal, project, manifest, name, timeout=_DEFAULT_TIMEOUT)
+        except WeightsUnavailable:
+            return None
+
     def _named(self, project_id: uuid.UUID, name: str) -> ModelArtifact | None:
         return self.session.scalar(
             select(ModelArtifact).where(
@@ -133,7 +155,9 @@ class PretrainedWeights:
             )
         )
 
-    def _verified_file(self, official: OfficialFile, project: Project) -> Path:
+    def _verified_file(
+        self, official: OfficialFile, project: Project, timeout: float | None
+    ) -> Path:
         cache = weights_cache_dir(self.settings)
         cached = cache / official.name
         remedy = (
@@ -159,7 +183,7 @@ class PretrainedWeights:
         cache.mkdir(parents=True, exist_ok=True)
         partial = cache / f".{official.name}.{uuid.uuid4().hex}.partial"
         try:
-            problem = self._download(official, partial)
+            problem = self._download(official, partial, timeout)
             if problem is None:
                 problem = _mismatch(partial, official)
             if problem is not None:
@@ -172,9 +196,10 @@ class PretrainedWeights:
             partial.unlink(missing_ok=True)
         return cached
 
-    def _download(self, official: OfficialFile, dest: Path) -> str | None:
+    def _download(self, official: OfficialFile, dest: Path, timeout: float | None) -> str | None:
         """Write the download to `dest`; the problem as a sentence, or None."""
-        timeout = self.settings.trainers.weights_download_timeout_seconds
+        configured = self.settings.trainers.weights_download_timeout_seconds
+        timeout = configured if timeout is None else min(timeout, configured)
         try:
             with (
                 httpx.stream(
