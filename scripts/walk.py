@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -61,7 +60,7 @@ class Walk:
     def run(self, *args: str, title: str | None = None, timeout: float = 3600) -> str:
         """Run `lensforge ARGS`; its stdout. Any non-zero exit ends the walk."""
         shown = "lensforge " + " ".join(args)
-        print(f"$ {shown}", flush=True)
+        print(f"$ {title or shown}", flush=True)
         started = time.monotonic()
         done = subprocess.run(  # noqa: S603 - our own CLI with our own arguments
             [str(LENSFORGE), *args],
@@ -112,15 +111,10 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     summary["total_seconds"] = round(time.monotonic() - started, 1)
-    # CPU time of everything the walk ran (CLI, server, worker, trainers): on a machine shared
-    # with other work the wall time says little; on a dedicated 2-core one it is at least half.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary["cpu_seconds"] = round(children.ru_utime + children.ru_stime, 1)
     summary["steps"] = walk.steps
     (work / "walk.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"\nwalk succeeded in {summary['total_seconds']:.0f} s ({summary['cpu_seconds']:.0f} s of "
-        f"CPU); {options.model} mAP50 "
+        f"\nwalk succeeded in {summary['total_seconds']:.0f} s; {options.model} mAP50 "
         f"{summary['map50']:.3f} (val), boxes on {summary['images_with_boxes']}/"
         f"{len(held_out)} held-out images at conf {options.conf}; summary in {work}/walk.json"
     )
@@ -134,7 +128,7 @@ def _the_walk(
 ) -> dict[str, Any]:
     walk.run(
         "users", "create-admin", "--email", EMAIL, "--display-name", "Walker",
-        "--password", PASSWORD,
+        "--password", PASSWORD, title=f"lensforge users create-admin --email {EMAIL}",
     )  # fmt: skip
     walk.run("login", "--url", walk.env["LENSFORGE_URL"], "--email", EMAIL)
     walk.run("projects", "create", "demo")
