@@ -135,6 +135,13 @@ class TrainerSettings(BaseModel):
     index_url: str = ""
     extra_index_urls: list[str] = Field(default_factory=list)
     index_strategy: Literal["", "first-index", "unsafe-first-match", "unsafe-best-match"] = ""
+    # Official pretrained weights (`--weights yolo11n.pt`) are downloaded by the server from
+    # `<weights_base_url>/<file>` (empty: the trainer manifest's URL; "off": never download)
+    # and refused unless their size and SHA-256 match a known checksum: the trainer
+    # manifest's, or this JSON file's (`{"yolo11n.pt": {"sha256": "...", "size": 5613764}}`).
+    weights_base_url: str = ""
+    weights_checksums: str = ""
+    weights_download_timeout_seconds: float = 60.0
 
 
 class WorkerSettings(BaseModel):

@@ -91,3 +91,11 @@ class TooManyRequests(LensforgeError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class WeightsUnavailable(LensforgeError):
+    """Pretrained weights a job names cannot be had (not uploaded, not cached, not
+    downloadable or not matching their checksum): refused before the job is created."""
+
+    status_code = 422
+    code = "weights_unavailable"

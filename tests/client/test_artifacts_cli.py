@@ -63,8 +63,15 @@ def test_upload_list_train_with_weights_and_delete(
     first = next(a for a in listed if a["name"] == "yolo11n-start")
     assert job["weights_artifact_id"] == first["id"]
     assert admin.jobs.get(job["id"]).weights_artifact_id is not None
-    missing = cli(*TRAIN, "--weights", "nope", code=1)
-    assert "no model artifact named 'nope' in project 'vision'" in missing.stderr
+    # Weights that cannot be had: said, with what to do, before any job exists (issue 13).
+    jobs_before = len(admin.jobs.list().items)
+    missing = cli(*TRAIN, "--weights", "nope", code=2)
+    assert "'nope' is neither a model artifact of project 'vision'" in missing.stderr
+    assert "lensforge models upload" in missing.stderr
+    yolo = ("train", "-p", "vision", "-d", "pets", "--trainer", "ultralytics", "--model", "yolo11n")
+    official = cli(*yolo, "--weights", "yolo11n.pt", code=2)
+    assert "LENSFORGE_TRAINERS__WEIGHTS_CHECKSUMS" in " ".join(official.stderr.split())
+    assert len(admin.jobs.list().items) == jobs_before
 
     in_use = cli("models", "delete", "yolo11n-start", code=1)
     assert "start from this model artifact" in in_use.stderr

@@ -344,3 +344,18 @@ def _job(client: TestClient, user: Account, job_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+def test_log_reports_are_stored_as_plain_text(client: TestClient, tmp_path: Path) -> None:
+    """Colours and progress-bar redraws of a trainer's message never reach the stored log
+    (the web log showed `▯[K`): what is kept is what a terminal would show (issue 13, item 6)."""
+    user = sign_up(client)
+    setup = create_job(client, user, tmp_path / "data")
+    trainer = claim(client, setup.job_id)
+    trainer.report("started")
+    trainer.report(
+        "log",
+        {"message": "\x1b[34m\x1b[1mtrain: \x1b[0m\r\x1b[K 50% ━━\r\x1b[K100% ━━━━ 4/4"},
+    )
+    logs = client.get(f"/api/v1/training/jobs/{setup.job_id}/logs", headers=user.headers)
+    assert [line["message"] for line in logs.json()["items"]] == ["100% ━━━━ 4/4"]

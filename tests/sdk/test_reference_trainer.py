@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from lensforge.sdk import ConfigurationError
-from lensforge.trainers.reference.data import load_split
+from lensforge.sdk import ConfigurationError, LocalDataset
+from lensforge.trainers.reference.data import BACKGROUND, background_box, iou, load_split
 from lensforge.trainers.reference.model import Cancelled, Hyper, TrainState
-from lensforge.trainers.reference.train import settings_from
+from lensforge.trainers.reference.train import model_classes, settings_from
+from tests.sdk import synthetic
 from tests.sdk.synthetic import classification, detection
 
 IMGSZ = 8
@@ -184,3 +187,71 @@ def test_predict_reports_a_bad_checkpoint(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "not a reference trainer checkpoint" in done.stderr
+
+
+def _one_class(root: Path, images: int = 9) -> LocalDataset:
+    """Noisy grey 64x48 images, each with one white square (the only class)."""
+    rng = random.Random(5)
+    items = []
+    for index in range(images):
+        image = Image.new("L", (64, 48))
+        image.putdata([rng.randint(60, 160) for _ in range(64 * 48)])
+        x, y = rng.randint(0, 40), rng.randint(0, 24)
+        image.paste(255, (x, y, x + 20, y + 20))
+        split = "val" if index % 3 == 0 else "train"
+        path = root / "images" / split / f"{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.convert("RGB").save(path)
+        items.append(
+            synthetic._item(
+                path, f"{index}.png", split, annotations=[{"class_id": 0, "bbox": [x, y, 20, 20]}]
+            )
+        )
+    return synthetic._write(root, "detection", ["white"], items)
+
+
+def test_a_one_class_detection_set_has_something_to_learn(tmp_path: Path) -> None:
+    """Issue 13 item 5: on a one-class set the crops were all of one class, so loss was 0 and
+    accuracy 1 from the first epoch. Background crops give the numbers a meaning, and images
+    are counted as images, objects as objects."""
+    data = _one_class(tmp_path / "one")
+    classes = model_classes("detection", data.classes)
+    assert classes == ["white", BACKGROUND]
+    train = load_split(data, "train", IMGSZ, background_class=1)
+    val = load_split(data, "val", IMGSZ, background_class=1)
+    assert (train.images, train.objects, train.background, len(train)) == (6, 6, 6, 12)
+    assert train.describe() == "6 images: 6 objects + 6 background crops"
+    assert sorted(set(train.y)) == [0, 1]
+    state = TrainState.new("linear", classes, IMGSZ, train, 0)
+    xs = [state.normalise(x) for x in train.x]
+    first_loss, _ = state.train_epoch(xs, train.y, HYPER, lambda: False)
+    assert first_loss > 0.05  # not 0.0000 by construction
+    for _ in range(5):
+        state.train_epoch(xs, train.y, HYPER, lambda: False)
+    val_loss, val_accuracy = state.evaluate([state.normalise(x) for x in val.x], val.y)
+    assert val_loss > 0
+    assert val_accuracy >= 0.8  # held-out objects told from background: learnt, not given
+
+
+def test_background_crops_avoid_the_objects() -> None:
+    rng = random.Random(0)
+    objects = [[0.0, 0.0, 20.0, 20.0], [40.0, 20.0, 20.0, 20.0]]
+    for _ in range(50):
+        spot = background_box(objects[0], objects, 64, 48, rng)
+        assert spot is not None
+        assert all(iou(spot, other) <= 0.1 for other in objects)
+        x, y, w, h = spot
+        assert x >= 0
+        assert y >= 0
+        assert x + w <= 64
+        assert y + h <= 48
+    # An object that fills the image leaves no room for background.
+    assert background_box([0, 0, 64, 48], [[0, 0, 64, 48]], 64, 48, rng) is None
+
+
+def test_classification_gets_no_background_class(tmp_path: Path) -> None:
+    data = classification(tmp_path / "cls", {"train": 4, "val": 2})
+    assert model_classes("classification", data.classes) == data.classes
+    train = load_split(data, "train", IMGSZ, background_class=None)
+    assert (train.objects, train.background) == (0, 0)
+    assert train.describe() == f"{train.images} images"

@@ -3,6 +3,7 @@ with --follow, watch it to the end."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -26,7 +27,7 @@ from lensforge.cli.output import (
     fail,
 )
 from lensforge.cli.projects import resolve as resolve_project
-from lensforge.client import FieldError, JobDetail, LensforgeClient, ValidationError
+from lensforge.client import FieldError, JobDetail, LensforgeClient, Project, ValidationError
 
 TRAIN_HELP = (
     "Train a model on a dataset version: the config is built from the options (a config file, "
@@ -85,8 +86,9 @@ def train(
     weights: Annotated[
         str | None,
         typer.Option(
-            help="Start from uploaded pretrained weights: a model artifact's name or id in the "
-            "project (see `lensforge models upload`)."
+            help="Start from pretrained weights: a model artifact's name or id in the project "
+            "(see `lensforge models upload`), or an official weights file of the trainer such "
+            "as yolo11n.pt, which the server downloads once (verified by SHA-256) and caches."
         ),
     ] = None,
     follow: Annotated[
@@ -115,7 +117,7 @@ def train(
                 f"no dataset {dataset!r} in project {found_project.name!r}; see "
                 "`lensforge datasets list`"
             )
-        weights_id = None if weights is None else find_artifact(client, weights, found_project).id
+        weights_id, weights_name = _weights_reference(client, weights, found_project)
         checked = client.trainers.validate_config(trainer, config)
         if not checked.valid:
             field_errors(f"the config is not valid for trainer {trainer}", checked.errors)
@@ -135,8 +137,11 @@ def train(
                 priority=priority,
                 max_attempts=max_attempts,
                 weights_id=weights_id,
+                weights=weights_name,
             )
         except ValidationError as exc:
+            if exc.code == "weights_unavailable":  # the whole message says what to do
+                fail(exc.message, code=EXIT_USAGE)
             field_errors(exc.message.split(":")[0], exc.fields)
         if as_json and not follow:
             print_json(job)
@@ -154,6 +159,20 @@ def train(
         console.print(summary(finished))
     if finished.status != "completed":
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _weights_reference(
+    client: LensforgeClient, ref: str | None, project: Project
+) -> tuple[uuid.UUID | None, str | None]:
+    """An id is an artifact the CLI checks; a name goes to the server, which resolves it (an
+    artifact of the project, or an official file it fetches) before the job is created."""
+    if ref is None:
+        return None, None
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return None, ref
+    return find_artifact(client, ref, project).id, None
 
 
 def build_config(

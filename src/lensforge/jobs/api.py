@@ -10,7 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, status
 from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action
 from lensforge.auth.principal import Principal
-from lensforge.dependencies import SessionDep
+from lensforge.dependencies import ObjectStoreDep, SessionDep, SettingsDep
 from lensforge.jobs.repository import JobRepository
 from lensforge.jobs.schemas import (
     AttemptRead,
@@ -24,6 +24,7 @@ from lensforge.jobs.schemas import (
 from lensforge.jobs.service import JobService
 from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page
+from lensforge.model_artifacts.pretrained import PretrainedWeights
 from lensforge.models import TrainingJob
 from lensforge.orchestration.base import Orchestrator
 from lensforge.trainers.registry import TrainerRegistry
@@ -69,10 +70,14 @@ def create_job(
     registry: RegistryDep,
     orchestrator: OrchestratorDep,
     background: BackgroundTasks,
+    store: ObjectStoreDep,
+    settings: SettingsDep,
     principal: Principal = requires(Action.JOB_CREATE),
 ) -> JobDetail:
-    """Create a job pinned to a dataset version; it is validated and queued at once."""
-    job = JobService(session, registry).create(principal, body, orchestrator)
+    """Create a job pinned to a dataset version; it is validated and queued at once. Weights
+    named by `weights` are resolved first (422 `weights_unavailable` when they cannot be had)."""
+    pretrained = PretrainedWeights(session, store, settings)
+    job = JobService(session, registry).create(principal, body, orchestrator, pretrained)
     background.add_task(orchestrator.submit, job.id)  # after the commit
     return detail(session, job, orchestrator)
 

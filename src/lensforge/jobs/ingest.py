@@ -35,6 +35,7 @@ from lensforge.jobs.reports import (
 from lensforge.jobs.state import JobStatus, can_transition, transition
 from lensforge.jobs.trainer_auth import LIVE_ATTEMPT_STATUSES
 from lensforge.jobs.trainer_repository import TrainerRepository
+from lensforge.kit.terminal import plain_text
 from lensforge.kit.types import utcnow
 from lensforge.models import JobAttempt, JobLog, TrainingJob
 from lensforge.storage.base import ObjectNotFound, ObjectStore
@@ -174,6 +175,8 @@ class _Applier:
         *,
         source: str = "trainer",
     ) -> None:
+        # Trainers print for a terminal; the log stores what a terminal would show.
+        message = plain_text(message)
         self.repo.add_log(
             JobLog(
                 job_id=self.job.id,

@@ -47,6 +47,16 @@ class JobCreate(Schema):
         description="A model artifact of the same project: the pretrained weights to start "
         "from (they win over the trainer's `basic.pretrained`).",
     )
+    weights: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Pretrained weights by name, instead of `weights_id`: a model artifact of "
+        "the project with this name, or an official file of the trainer (e.g. `yolo11n.pt`), "
+        "which the server takes from its weights cache or downloads, verified by size and "
+        "SHA-256, and records as a model artifact of the project. 422 `weights_unavailable` "
+        "(with what to do) when it cannot be had.",
+    )
 
 
 class JobRead(Schema):

@@ -18,12 +18,21 @@ from lensforge.jobs.repository import JobRepository
 from lensforge.jobs.schemas import JobCreate
 from lensforge.jobs.state import ACTIVE, TERMINAL, JobStatus, transition
 from lensforge.kit.types import utcnow
+from lensforge.model_artifacts.pretrained import PretrainedWeights
 from lensforge.models import JobCheckpoint, ModelArtifact, TrainingJob
 from lensforge.orchestration.base import LocalOrchestrator, Orchestrator
 from lensforge.projects.repository import ProjectRepository
 from lensforge.projects.service import ProjectService
 from lensforge.trainers.config import field_errors, with_defaults
 from lensforge.trainers.registry import TrainerRegistry
+
+
+def _names_no_weights(body: JobCreate) -> bool:
+    """Neither weights nor `basic.pretrained` given (an empty `pretrained` given on purpose
+    means from scratch)."""
+    basic = body.config.get("basic")
+    given = isinstance(basic, dict) and "pretrained" in basic
+    return body.weights is None and body.weights_id is None and not given
 
 
 class JobService:
@@ -44,7 +53,11 @@ class JobService:
         return ProjectRepository(self.session).is_member(project_id, principal.user_id)
 
     def create(
-        self, principal: Principal, body: JobCreate, orchestrator: Orchestrator | None = None
+        self,
+        principal: Principal,
+        body: JobCreate,
+        orchestrator: Orchestrator | None = None,
+        pretrained: PretrainedWeights | None = None,
     ) -> TrainingJob:
         project = ProjectService(self.session).visible(principal, body.project_id)
         datasets = DatasetService(self.session)
@@ -90,6 +103,14 @@ class JobService:
             problems.append(
                 {"field": "body.weights_id", "message": "no such model artifact in the project"}
             )
+        if body.weights is not None and body.weights_id is not None:
+            problems.append(
+                {"field": "body.weights", "message": "give weights or weights_id, not both"}
+            )
+        elif body.weights is not None and pretrained is None:
+            problems.append(
+                {"field": "body.weights", "message": "weights by name are not available here"}
+            )
         if problems:
             raise ValidationFailed(
                 "the job is not valid: "
@@ -97,6 +118,13 @@ class JobService:
                 details={"fields": problems},
                 code="invalid_job",
             )
+        weights_id = body.weights_id
+        if body.weights is not None and pretrained is not None:
+            # Last: a valid job only, so nothing is downloaded for one that is refused anyway.
+            weights_id = pretrained.artifact(principal, project, trainer, body.weights).id
+        elif _names_no_weights(body) and pretrained is not None:
+            default = pretrained.default_artifact(principal, project, trainer, body.model)
+            weights_id = None if default is None else default.id
         version_split = SplitConfig.model_validate(version.split_config)
         split = resolve_split_config(body.split, version_split)
         job_id = uuid.uuid4()
@@ -127,7 +155,7 @@ class JobService:
                 retries_left=body.max_attempts - 1,
                 status=JobStatus.PENDING.value,
                 created_by_id=principal.user_id,
-                weights_artifact_id=body.weights_id,
+                weights_artifact_id=weights_id,
             )
         )
         transition(self.session, job, JobStatus.QUEUED, "created and validated")

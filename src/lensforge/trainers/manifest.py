@@ -21,6 +21,26 @@ class TrainerModel(BaseModel):
     description: str = ""
 
 
+class PretrainedFile(BaseModel):
+    """An official weights file the trainer can start from, by its published checksum."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+
+
+class PretrainedWeights(BaseModel):
+    """Where the official weights files of a trainer are published (`<base_url>/<file>`) and
+    the checksums they are verified against. The server downloads them, never the trainer;
+    operators add or override checksums with `trainers.weights_checksums`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = ""
+    files: dict[str, PretrainedFile] = Field(default_factory=dict)
+
+
 class Capabilities(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,6 +51,9 @@ class Capabilities(BaseModel):
     export_unavailable: dict[str, str] = Field(default_factory=dict)
     # JSON Schema (draft 2020-12) of each format's options, e.g. ONNX's opset or dynamic axes.
     export_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Official pretrained weights (`lensforge train --weights yolo11n.pt`); None: the trainer
+    # starts only from uploaded model artifacts.
+    pretrained_weights: PretrainedWeights | None = None
 
     @field_validator("export_options")
     @classmethod

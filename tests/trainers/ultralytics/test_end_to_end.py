@@ -110,6 +110,10 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     assert "epoch 2/2" in text
     assert "final evaluation of best" in text
     _assert_evaluation_artifacts(client, account, job_id, text)
+    # Ultralytics' colours and progress-bar redraws are stored as plain text (issue 13 item 6).
+    assert "\x1b" not in text
+    assert "\r" not in text
+    assert "[K" not in text
 
     # A test inference on a held-out image, in the platform's result schema.
     assert answer["run"]["status"] == "completed", answer["run"]

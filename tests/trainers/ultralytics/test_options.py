@@ -52,6 +52,12 @@ def test_a_tiny_dataset_gets_nbs_equal_to_the_batch_and_amp_only_on_cuda() -> No
         True,
         "0",
     )
+    # The raccoons (160 train images) at batch 8: every batch is an optimiser step, not one in
+    # eight (2.5 steps per epoch left the README's first model finding nothing; issue 13).
+    small = train_options("yolo11n", None, config, train_images=160, cuda=False)
+    assert small.arguments["nbs"] == 8
+    large = train_options("yolo11n", None, config, train_images=640, cuda=False)
+    assert large.arguments["nbs"] == 64
     explicit = {"basic": {"batch_size": 8}, "advanced": {"nbs": 4, "freeze": 10}}
     given = train_options("yolov8n", None, explicit, train_images=30, cuda=False)
     assert (given.arguments["nbs"], given.arguments["freeze"]) == (8, 10)  # never below the batch

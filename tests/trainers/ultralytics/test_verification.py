@@ -110,3 +110,16 @@ def test_outputs_of_other_shapes_leave_the_diff_empty_and_agreement_decides() ->
 def test_no_samples_fails() -> None:
     got = _report(Differences(), 0.0, samples=0)
     assert got["failures"] == ["no validation images to verify on"]
+
+
+def test_both_models_see_the_same_square_input_when_detections_are_compared() -> None:
+    """Ultralytics letterboxes a PyTorch model's input to the image's aspect (`rect`, its
+    predict default) and a fixed-size export's to a square: compared on different pixels, the
+    README's first model (a weak one) agreed on 0.6 of its detections with raw outputs equal to
+    1e-5, and its verified ONNX export failed (issue 13). Verification predicts with
+    `rect=False` for both."""
+    from lensforge.trainers.ultralytics.export import verify_params
+
+    params = verify_params(128, "cpu")
+    assert params["rect"] is False
+    assert (params["imgsz"], params["conf"], params["device"]) == (128, 0.25, "cpu")

@@ -49,6 +49,7 @@ class Jobs(Resource):
         priority: int = 0,
         max_attempts: int = 3,
         weights_id: uuid.UUID | str | None = None,
+        weights: str | None = None,
     ) -> JobDetail:
         """Create a job training `model` with `trainer` on a dataset version (default: the
         latest), queued at once. `config` is `{"basic": {...}, "advanced": {...}}`, completed
@@ -56,7 +57,9 @@ class Jobs(Resource):
 
         An invalid job raises `ValidationError` whose `fields` name each problem
         (`body.config.basic.epochs`, `body.model`, ...). `weights_id` names a model artifact
-        of the project (`client.artifacts`) to start from.
+        of the project (`client.artifacts`) to start from; `weights` names one by name, or an
+        official weights file of the trainer (`yolo11n.pt`) that the server fetches, verified
+        (`ValidationError` with code `weights_unavailable` and what to do when it cannot).
         """
         body: dict[str, Any] = {
             "project_id": path_id(project_id),
@@ -73,6 +76,8 @@ class Jobs(Resource):
         }
         if weights_id is not None:
             body["weights_id"] = path_id(weights_id)
+        if weights is not None:
+            body["weights"] = weights
         if split is not None:
             body["split"] = split.model_dump()
         if resources is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lensforge.jobs.events import emit_for
 from lensforge.kit.db import transaction
+from lensforge.kit.terminal import plain_text
 from lensforge.kit.types import utcnow
 from lensforge.models import JobAttempt, JobLog
 
@@ -67,6 +68,7 @@ class LogBuffer:
         self.dropped = 0
 
     def add(self, ref: AttemptRef, source: str, message: str, level: str = "INFO") -> None:
+        message = plain_text(message)
         if len(message) > MAX_LINE:
             message = message[:MAX_LINE] + f"... [{len(message) - MAX_LINE} more characters]"
         with self._lock:
@@ -156,8 +158,9 @@ def pump(stream: IO[bytes], ref: AttemptRef, source: str, buffer: LogBuffer) -> 
         with stream:
             while chunk := stream.readline(_READ_LIMIT):
                 text = chunk.decode("utf-8", errors="replace").rstrip("\r\n")
-                # Progress bars redraw with '\r'; a terminal would show only the last state.
-                text = text.rsplit("\r", 1)[-1]
+                # Colours and progress-bar redraws ('\r', ESC[K): keep what a terminal would
+                # show at the end, as plain text.
+                text = plain_text(text)
                 if text.strip():
                     buffer.add(ref, source, text)
 

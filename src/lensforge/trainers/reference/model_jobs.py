@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from lensforge.sdk import Trainer
-from lensforge.trainers.reference.data import image_vector
+from lensforge.trainers.reference.data import BACKGROUND, image_vector
 from lensforge.trainers.reference.model import TrainState
 
 TOP_K = 5
@@ -55,7 +55,12 @@ def image_result(
             {"class_id": i, "class_name": state.classes[i], "score": p[i]} for i in ranked[:TOP_K]
         ]
         return result
-    best = ranked[0]
+    # The background class helps training tell objects from the rest; the answer is the
+    # object class this image is most like, scored among the object classes.
+    objects = [i for i in ranked if state.classes[i] != BACKGROUND]
+    total = sum(p[i] for i in objects) or 1.0
+    p = [v / total for v in p]
+    best = objects[0]
     detections = []
     if p[best] >= conf:
         detection: dict[str, Any] = {

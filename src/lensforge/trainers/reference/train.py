@@ -17,7 +17,7 @@ from lensforge.sdk import (
     Trainer,
     error_type_of,
 )
-from lensforge.trainers.reference.data import Samples, load_split
+from lensforge.trainers.reference.data import BACKGROUND, Samples, load_split
 from lensforge.trainers.reference.evaluation import report_evaluation
 from lensforge.trainers.reference.model import MODELS, Cancelled, Hyper, TrainState
 
@@ -112,18 +112,49 @@ def run(trainer: Trainer) -> None:
         config=settings.config,
     )
     dataset = trainer.download_dataset()
-    train = load_split(dataset, "train", settings.imgsz)
-    val = load_split(dataset, "val", settings.imgsz)
+    classes = model_classes(dataset.task, dataset.classes)
+    background = classes.index(BACKGROUND) if BACKGROUND in classes else None
+    train = load_split(dataset, "train", settings.imgsz, background_class=background)
+    val = load_split(dataset, "val", settings.imgsz, background_class=background)
     if not len(train):
         raise DatasetError("the train split has no labelled samples")
     if not len(val):
-        trainer.warning("the val split has no labelled samples: validating on the train split")
+        trainer.warning(
+            "the val split has no labelled samples: validating on the train split, so "
+            "val/loss and val/accuracy measure the fit, not held-out performance"
+        )
         val = train
     trainer.info(
-        f"{len(train)} training and {len(val)} validation samples", classes=dataset.classes
+        f"train: {train.describe()}; val: {val.describe()}. " + _meaning(classes),
+        classes=classes,
+        train={"images": train.images, "objects": train.objects, "background": train.background},
+        val={"images": val.images, "objects": val.objects, "background": val.background},
     )
-    state = _initial_state(trainer, settings, dataset.classes, train)
+    if len(set(train.y)) < 2:
+        trainer.warning(
+            "the training samples have a single class: loss and accuracy are 0 and 1 by "
+            "construction and say nothing about the model"
+        )
+    state = _initial_state(trainer, settings, classes, train)
     fit(trainer, state, settings, train, val)
+
+
+def model_classes(task: str, classes: list[str]) -> list[str]:
+    """The classes the model tells apart: the dataset's, plus background crops for the tasks
+    whose samples are object crops."""
+    return list(classes) if task == "classification" else [*classes, BACKGROUND]
+
+
+def _meaning(classes: list[str]) -> str:
+    if BACKGROUND in classes:
+        return (
+            "Samples are grey crops: loss is the mean cross-entropy and accuracy the share of "
+            "crops classified right, among the objects' classes and background"
+        )
+    return (
+        "Samples are whole images: loss is the mean cross-entropy and accuracy the share of "
+        "images classified right"
+    )
 
 
 def _initial_state(

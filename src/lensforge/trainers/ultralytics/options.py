@@ -16,6 +16,7 @@ from lensforge.sdk import ConfigurationError
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 DEFAULT_NBS = 64
+MIN_STEPS_PER_EPOCH = 10
 
 # The platform's task names -> Ultralytics'.
 ULTRALYTICS_TASK = {
@@ -103,9 +104,12 @@ def train_options(
     batch = int(basic["batch_size"])
     nbs = advanced["nbs"]
     if nbs is None:
-        # A tiny dataset with the default nbs would accumulate gradients over more images than
-        # an epoch holds: one optimiser step per epoch, or none.
-        nbs = batch if train_images < DEFAULT_NBS else DEFAULT_NBS
+        # Ultralytics accumulates gradients over nbs=64 images per optimiser step. On a small
+        # dataset that leaves a handful of steps per epoch (160 raccoons at batch 8: 2.5), and a
+        # model trained for 30 epochs from scratch finds nothing; below MIN_STEPS_PER_EPOCH
+        # steps of 64 images, every batch is a step.
+        small = train_images < DEFAULT_NBS * MIN_STEPS_PER_EPOCH
+        nbs = batch if small else DEFAULT_NBS
     arguments["nbs"] = max(int(nbs), batch)
     arguments["amp"] = bool(advanced["amp"]) and cuda
     device = str(basic["device"])
@@ -150,5 +154,7 @@ def find_weights(name: str, folders: list[Path]) -> Path:
     looked = ", ".join(str(f) for f in folders) or "no folder"
     raise ConfigurationError(
         f"basic.pretrained: {name} is not in the weights cache ({looked}); this trainer never "
-        "downloads weights: place the file there or give an absolute path"
+        "downloads weights: place the file there, give an absolute path, or train with "
+        f"`--weights {name}` (an uploaded model artifact, or an official file the server "
+        "downloads and verifies)"
     )

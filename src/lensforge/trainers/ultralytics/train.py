@@ -132,6 +132,10 @@ def _pretrained(trainer: Trainer, adapters: Any, cached: str | None) -> str | bo
         path = find_weights(cached, [trainer.config.cache_path / "weights"])
         trainer.info(f"starting from cached weights {path}")
         return str(path)
+    trainer.info(
+        "training from scratch: the job names no pretrained weights (`--weights yolo11n.pt` "
+        "starts from official ones, `--weights NAME` from an uploaded artifact)"
+    )
     return False
 
 
