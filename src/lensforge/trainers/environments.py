@@ -79,13 +79,15 @@ def find_uv() -> Path:
     return Path(found)
 
 
-def environment_key(manifest: TrainerManifest) -> str:
-    inputs = {
+def environment_key(manifest: TrainerManifest, base_python: str = "") -> str:
+    inputs: dict[str, object] = {
         "python": [platform.python_implementation(), sys.version, platform.machine()],
         "requirements": sorted(manifest.requirements),
         "sdk": sorted(SDK_REQUIREMENTS),
         "lensforge": lensforge.__version__,
     }
+    if base_python:  # `trainers.python`: another interpreter is another environment
+        inputs["base_python"] = base_python
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -100,13 +102,14 @@ class EnvironmentManager:
         self.cache = uv_cache_dir(settings)
         self.offline = settings.trainers.offline
         self.find_links = list(settings.trainers.find_links)
+        self.base_python = settings.trainers.python
 
     def python_for(self, manifest: TrainerManifest, log: LogFn) -> Path:
         """The interpreter to run `manifest`'s trainer with, building its environment if
         needed; uv's output goes to `log` line by line. Raises EnvironmentBuildFailed."""
         if self.mode == "current":
             return Path(sys.executable)
-        key = environment_key(manifest)
+        key = environment_key(manifest, self.base_python)
         final = self.root / key
         if (final / _READY).is_file():
             return venv_python(final)
@@ -126,7 +129,8 @@ class EnvironmentManager:
             env = staging / "venv"
             # --relocatable: the env is renamed into place after building, so nothing in it
             # may hold its temporary path.
-            self._uv(["venv", "--relocatable", "--python", sys.executable, str(env)], log)
+            python = self.base_python or sys.executable
+            self._uv(["venv", "--relocatable", "--python", python, str(env)], log)
             install = ["pip", "install", "--python", str(venv_python(env))]
             install += ["--offline"] if self.offline else []
             for folder in self.find_links:
