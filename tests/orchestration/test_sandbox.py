@@ -29,7 +29,9 @@ from lensforge.config import Settings
 from lensforge.kit import migrate
 from lensforge.kit.db import create_db_engine, create_session_factory
 from lensforge.orchestration.local import LocalWorker
+from lensforge.orchestration.local.leftovers import unsent_reports
 from lensforge.orchestration.local.paths import attempt_dir, dataset_cache_dir, job_dir, jobs_dir
+from lensforge.orchestration.local.processes import ProcessRecord
 from lensforge.orchestration.local.sandbox import TrainerIdentity, identity_for, unreachable
 from lensforge.trainers.environments import envs_dir
 from tests.orchestration.helpers import TRAINER, Jobs, registry_for, running, wait_until
@@ -246,3 +248,33 @@ def test_a_trainer_its_user_cannot_read_fails_or_runs_unisolated_with_a_warning(
             assert attempt.exit_code is not None  # it ran (as the worker's user)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_the_worker_reads_nothing_a_trainer_points_it_to(tmp_path: Path) -> None:
+    """The spool and the attempt folder are the trainer's: the worker (root) must not follow a
+    link planted there, block on a FIFO, or trust a process record the trainer could rewrite."""
+    line = json.dumps({"sequence": 1, "kind": "log", "data": {"message": "x"}}) + "\n"
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text(line)
+    spool = tmp_path / "spool"
+    folder = spool / "attempt-1"
+    folder.mkdir(parents=True)
+    (folder / "reports.jsonl").write_text(line)
+    assert len(unsent_reports(spool, 1)) == 1  # the trainer's own file is read
+    (folder / "reports.jsonl").unlink()
+    (folder / "reports.jsonl").symlink_to(elsewhere)
+    assert unsent_reports(spool, 1) == []
+    (folder / "reports.jsonl").unlink()
+    os.mkfifo(folder / "reports.jsonl")
+    assert unsent_reports(spool, 1) == []  # and it returned: no blocking open
+    shutil.rmtree(folder)
+    (spool / "attempt-1").symlink_to(tmp_path / "linked", target_is_directory=True)
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "reports.jsonl").write_text(line)
+    assert unsent_reports(spool, 1) == []
+
+    attempt = tmp_path / "job" / "attempt-1"
+    attempt.mkdir(parents=True)
+    ProcessRecord.of(os.getpid()).write(attempt)
+    assert list(attempt.iterdir()) == []  # beside the trainer's folder, not in it
+    assert ProcessRecord.read(attempt) == ProcessRecord.of(os.getpid())
