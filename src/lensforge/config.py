@@ -142,6 +142,16 @@ class TrainerSettings(BaseModel):
     weights_base_url: str = ""
     weights_checksums: str = ""
     weights_download_timeout_seconds: float = 60.0
+    # A worker running as root runs each trainer as a user of its own (see
+    # orchestration/local/sandbox.py): auto = when its files are readable by that user, else
+    # as the worker's user with a warning in the job's log; required = or fail the job; off.
+    isolation: Literal["auto", "required", "off"] = "auto"
+    # The numbers trainer users and groups are drawn from (uid per job, gid per organization).
+    isolation_id_start: int = 1_000_000_000
+    isolation_id_count: int = 1_000_000_000
+    # The interpreter isolated environments are built on; empty means the worker's own. Set it
+    # when the worker's Python is in a private home that trainer users cannot read.
+    python: str = ""
 
 
 class WorkerSettings(BaseModel):

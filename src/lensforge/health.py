@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lensforge import __version__
 from lensforge.auth.dependencies import PUBLIC
 from lensforge.kit.schemas import Schema
+from lensforge.orchestration.base import Orchestrator
 from lensforge.storage.base import ObjectStore
 
 router = APIRouter(tags=["health"], dependencies=[PUBLIC])
@@ -33,7 +34,7 @@ def health() -> Health:
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
 def ready(request: Request) -> JSONResponse:
-    """Readiness: the database and object storage answer."""
+    """Readiness: the database, object storage and the job backend (Temporal) answer."""
     checks: dict[str, str] = {}
     factory: sessionmaker[Session] = request.app.state.session_factory
     try:
@@ -48,6 +49,12 @@ def ready(request: Request) -> JSONResponse:
         checks["storage"] = "ok"
     except Exception as exc:
         checks["storage"] = f"error: {type(exc).__name__}: {exc}"
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    try:
+        if (answer := orchestrator.check()) is not None:
+            checks[orchestrator.name] = answer
+    except Exception as exc:  # Temporal down: no job would start, so not ready
+        checks[orchestrator.name] = f"error: {type(exc).__name__}: {exc}"
     ok = all(value == "ok" for value in checks.values())
     body = Readiness(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

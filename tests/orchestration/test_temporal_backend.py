@@ -409,6 +409,94 @@ def test_up_with_temporal_runs_a_dev_server_and_a_temporal_worker_and_stops_both
     wait_until(lambda: not _listening(temporal_port), timeout=15, what="the dev server to stop")
 
 
+def test_up_restarts_a_dead_temporal_dev_server_and_reports_it_in_ready(
+    tmp_path: Path,
+) -> None:
+    """Issue 12, item 14: the dev server killed with SIGKILL under `up` made `/ready` lie and
+    left every new job queued until `up` was restarted."""
+    port, temporal_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LENSFORGE_", "TEMPORAL_"))}
+    env |= {
+        "LENSFORGE_DATA_DIR": str(tmp_path / "data"),
+        "LENSFORGE_TEMPORAL__DEV_SERVER_PORT": str(temporal_port),
+        "LENSFORGE_TEMPORAL__CONNECT_TIMEOUT_SECONDS": "2",
+        "LENSFORGE_TEMPORAL__RECONCILE_INTERVAL_SECONDS": "1",
+        "LENSFORGE_TRAINERS__ENVIRONMENT": "current",
+    }
+    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal"]
+    log = tmp_path / "up.log"
+    api = f"http://127.0.0.1:{port}"
+
+    def readiness() -> tuple[int, dict[str, Any]] | None:
+        try:
+            answer = httpx.get(f"{api}/api/v1/ready", timeout=10)
+        except httpx.TransportError:
+            return None
+        return answer.status_code, answer.json()
+
+    with process(argv, env, log) as up:
+        wait_until(lambda: (readiness() or (0,))[0] == 200, timeout=60, what=f"ready; {log}")
+        _, body = readiness() or (0, {})
+        assert body["checks"]["temporal"] == "ok"
+        first = _dev_server_pid(up.pid)
+        os.kill(first, signal.SIGKILL)
+        down = wait_until(
+            lambda: (r := readiness()) is not None and r[0] == 503 and r,
+            timeout=30,
+            what="ready to report Temporal down",
+        )
+        assert down[1]["checks"]["temporal"].startswith("error")
+        assert down[1]["checks"]["database"] == "ok"
+        wait_until(lambda: (readiness() or (0,))[0] == 200, timeout=60, what=f"ready; {log}")
+        second = _dev_server_pid(up.pid)
+        assert second != first
+        # A job created after the restart runs to the end.
+        with httpx.Client(base_url=api, timeout=30) as client:
+            account = sign_up(client)  # type: ignore[arg-type]
+            setup = create_job(
+                client,  # type: ignore[arg-type]
+                account,
+                tmp_path / "images",
+                config={"basic": {"epochs": 1}},
+            )
+            wait_until(
+                lambda: (
+                    client.get(
+                        f"/api/v1/training/jobs/{setup.job_id}", headers=account.headers
+                    ).json()["status"]
+                    in FINISHED
+                ),
+                timeout=120,
+                what=f"the job to finish; log at {log}",
+            )
+            job = client.get(f"/api/v1/training/jobs/{setup.job_id}", headers=account.headers)
+            assert job.json()["status"] == "completed", job.text
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=60) == 0, log.read_text()
+    wait_until(lambda: not _listening(temporal_port), timeout=15, what="the dev server to stop")
+
+
+def _dev_server_pid(parent: int) -> int:
+    """The `temporal server start-dev` child of `parent`, once it runs."""
+
+    def find() -> int | None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == parent and b"start-dev" in cmdline:
+                return int(entry.name)
+        return None
+
+    found: int = wait_until(find, timeout=30, what="the dev server process")
+    return found
+
+
 def _worker_rows(engine: Any) -> list[tuple[Any, Any]]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(select(Worker.queues, Worker.resources))]

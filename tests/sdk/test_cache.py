@@ -110,15 +110,33 @@ def test_an_unindexed_blob_is_adopted(tmp_path: Path, source: dict[str, Path]) -
         assert cache.total_bytes(db) == 100
 
 
-def test_materialise_hard_links(tmp_path: Path, source: dict[str, Path]) -> None:
+def test_materialise_hands_out_verified_private_copies(
+    tmp_path: Path, source: dict[str, Path]
+) -> None:
+    """Never a hard link into the cache: a job changing its files changes no other job's, and
+    a blob changed in the cache is refused (and dropped) instead of handed out."""
     cache = ImageCache(tmp_path / "cache", max_bytes=10_000)
     sha = next(iter(source))
     put(cache, [sha], source, [1.0])
-    target = cache.dataset_path("v1_abcdef12") / "images" / "train" / "cat" / "1.jpg"
-    cache.materialise(sha, target)
-    cache.materialise(sha, target)  # idempotent
-    assert os.path.samefile(target, cache.blob_path(sha))
-    assert cache.blob_path(sha).stat().st_nlink == 2
+    first = tmp_path / "job-1" / "images" / "train" / "cat" / "1.jpg"
+    assert cache.materialise(sha, first)
+    assert cache.materialise(sha, first)  # idempotent
+    assert not os.path.samefile(first, cache.blob_path(sha))
+    assert cache.blob_path(sha).stat().st_nlink == 1
+    first.write_bytes(b"changed by its job")
+    second = tmp_path / "job-2" / "1.jpg"
+    assert cache.materialise(sha, second)
+    assert second.read_bytes() == source[sha].read_bytes()
+    assert cache.materialise(sha, first)  # the changed copy is replaced on the next hand-out
+    assert first.read_bytes() == source[sha].read_bytes()
+
+    cache.blob_path(sha).write_bytes(b"x" * 100)  # same size, other bytes
+    third = tmp_path / "job-3" / "1.jpg"
+    with cache.locked() as db:
+        assert cache.materialise_all(db, [(sha, third)]) == [sha]
+        assert cache.present(db, [sha]) == set()
+    assert not third.exists()
+    assert not cache.blob_path(sha).exists()
 
 
 def dead_pid() -> int:

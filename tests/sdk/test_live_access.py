@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from lensforge.config import Settings
 from lensforge.sdk import ServerError, Trainer, TrainerConfig, dataset_download
 from tests.sdk.live import (
     FAST,
+    Attempt,
     World,
     applied_sequences,
     finish,
@@ -197,3 +199,52 @@ def test_reports_are_sent_in_batches(settings: Settings, tmp_path: Path) -> None
         assert point["values"] == {"loss": None, "acc": 1.0}
         assert world.job(job_id)["status"] == "completed"
         world.close()
+
+
+def test_a_job_changing_its_dataset_changes_nothing_another_job_receives(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 12, item 5: the cache was shared across organizations through hard links and
+    checked by size only, so one organization's trainer changed another's training images.
+    Now each job gets verified private copies, each organization its own cache, and a blob
+    changed in the cache is noticed by its SHA-256 and fetched again."""
+    with restartable(settings) as server:
+        ours, theirs = World(server), World(server)  # two organizations
+        # The same images (same seed) in both: the same SHA-256s.
+        our_set = ours.classification_version(tmp_path / "a", {"train": 4, "val": 2}, seed=3)
+        their_set = theirs.classification_version(tmp_path / "b", {"train": 4, "val": 2}, seed=3)
+
+        def download(world: World, dataset_id: str) -> tuple[Attempt, Any]:
+            world.create_job(dataset_id, basic={"epochs": 1, **FAST})
+            attempt = world.claim()
+            trainer = Trainer(TrainerConfig.from_env(attempt.env))
+            try:
+                return attempt, trainer.download_dataset()
+            finally:
+                trainer.close(timeout=10)
+
+        hostile_attempt, hostile = download(ours, our_set)
+        assert hostile.root.is_relative_to(hostile_attempt.cwd)  # the attempt's own folder
+        # The hostile trainer rewrites every file it was given, and every blob of its cache.
+        for item in hostile.items():
+            path = hostile.image_path(item)
+            path.write_bytes(b"poisoned " + path.read_bytes())
+        cache = Path(hostile_attempt.env["LENSFORGE_DATASET_CACHE_DIR"])
+        blobs = [p for p in (cache / "images").rglob("*") if p.is_file()]
+        assert len(blobs) == 6
+        for blob in blobs:
+            blob.write_bytes(b"poisoned")
+
+        victim_attempt, victim = download(theirs, their_set)
+        _, again = download(ours, our_set)  # the same organization, next job
+
+        assert victim_attempt.env["LENSFORGE_DATASET_CACHE_DIR"] != str(cache)
+        for received in (victim, again):
+            assert len(received.items()) == 6
+            for item in received.items():
+                data = received.image_path(item).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == item["sha256"]
+        for blob in blobs:  # the poisoned blobs were dropped and fetched again
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+        ours.close()
+        theirs.close()

@@ -74,10 +74,12 @@ def test_the_reference_trainer_runs_a_job(settings: Settings, tmp_path: Path) ->
         assert next(r["kind"] for r in reports) == "started"
         assert reports[-1]["kind"] == "completed"
 
-        # The dataset cache: content-addressed images and the materialised version.
-        cache = Path(attempt.env["LENSFORGE_CACHE_DIR"])
+        # The organization's cache holds the content-addressed images; the attempt's own
+        # folder the materialised version (verified copies).
+        cache = Path(attempt.env["LENSFORGE_DATASET_CACHE_DIR"])
         assert len(list((cache / "images").rglob("*"))) >= 36
-        (folder,) = list((cache / "datasets").iterdir())
+        folder = Path(attempt.env["LENSFORGE_DATASET_DIR"])
+        assert folder.is_relative_to(attempt.cwd)
         assert len(list((folder / "images").rglob("*.png"))) == 36
 
         # A second job on the same version downloads nothing.

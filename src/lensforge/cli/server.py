@@ -131,11 +131,14 @@ def _up_with_temporal(settings: Settings, no_worker: bool) -> None:
     """`up` with the Temporal backend: the dev server (state in the data directory), the API
     server starting workflows on it, and a Temporal worker child polling its task queue."""
     from lensforge.cli.worker import EmbeddedWorker
-    from lensforge.orchestration.temporal.devserver import DevServer
+    from lensforge.orchestration.temporal.devserver import DevServer, SupervisedDevServer
 
     temporal = settings.temporal
     db_file = Path(temporal.dev_server_db or settings.data_dir / "temporal" / "temporal.db")
-    dev = DevServer(db_file, port=temporal.dev_server_port, ui_port=temporal.dev_server_ui_port)
+    # Watched and restarted when it dies; `/ready` reports Temporal unreachable meanwhile.
+    dev = SupervisedDevServer(
+        DevServer(db_file, port=temporal.dev_server_port, ui_port=temporal.dev_server_ui_port)
+    )
     ui_url = temporal.ui_url or (
         f"http://127.0.0.1:{temporal.dev_server_ui_port}" if temporal.dev_server_ui_port else ""
     )

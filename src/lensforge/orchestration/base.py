@@ -39,6 +39,11 @@ class Orchestrator(Protocol):
         """Where a person can watch that run (the Temporal web UI), when there is such a place."""
         ...
 
+    def check(self) -> str | None:
+        """For the readiness probe: None when there is nothing to check (jobs need no service
+        besides the database), "ok" when the backend answers; raises when it does not."""
+        ...
+
 
 class LocalOrchestrator:
     """Workers claim queued jobs from the database and watch `cancel_requested_at` themselves,
@@ -62,6 +67,9 @@ class LocalOrchestrator:
         return None
 
     def workflow_link(self, workflow_id: str | None) -> str | None:
+        return None
+
+    def check(self) -> str | None:
         return None
 
 

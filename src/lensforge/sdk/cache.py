@@ -1,13 +1,16 @@
 """The dataset cache shared by every job on a machine (`LENSFORGE_CACHE_DIR`).
 
     images/<aa>/<sha256>        each image once, content-addressed: versions share files
-    datasets/<version>_<hash8>/ materialised versions: manifest.json + hard links to the blobs
+    datasets/<version>_<hash8>/ materialised versions: manifest.json + verified copies of blobs
     index.sqlite3               blob sizes and last-access times; dataset folders and their users
     .lock                       flock held while the index or the folders change
 
 Blobs are written to `tmp/` while their SHA-256 is computed, and renamed into place only when
-it matches, so a blob present under its name is trusted (its size is checked against the index,
-which catches a file truncated by a power loss).
+it matches. What a job receives is a copy (a copy-on-write clone where the file system can),
+checked against its SHA-256 as it is made: a blob changed since (by another job sharing the
+cache) is dropped and fetched again, and a job changing its own files changes nothing else.
+The worker gives each organization a cache of its own (`LENSFORGE_DATASET_CACHE_DIR`) and each
+attempt its own dataset folder (`LENSFORGE_DATASET_DIR`).
 
 Eviction, when the blobs exceed `max_bytes`, in least-recently-used order over two kinds of
 things: blobs that deleting would free (not of the dataset being downloaded, not linked from a
@@ -203,23 +206,62 @@ class ImageCache:
                 pass  # already gone: only the row is left to drop
             yield sha, size, last_access
 
-    def materialise(self, sha256: str, target: Path) -> None:
-        """`target` becomes the blob's content: a hard link, or a copy across file systems."""
-        source = self.blob_path(sha256)
-        try:
-            if os.path.samefile(source, target):
-                return
-        except FileNotFoundError:
-            pass
+    def materialise(self, sha256: str, target: Path) -> bool:
+        """`target` becomes a private copy of the blob, checked against its SHA-256; False
+        (and nothing written) when the blob's bytes are not those of `sha256`.
+
+        Never a hard link: a job's dataset files are its own, so one job changing them cannot
+        change the cache or what another job receives. A copy-on-write clone when the file
+        system can make one (no disk used), else a byte copy. An existing `target` with the
+        right content is kept."""
+        if _sha256_of(target) == sha256:
+            return True
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
-            os.link(source, tmp)
-        except FileNotFoundError:
-            raise
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+            _clone_or_copy(self.blob_path(sha256), tmp)
+            if _sha256_of(tmp) != sha256:
+                return False
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def materialise_all(
+        self, db: sqlite3.Connection, pairs: Iterable[tuple[str, Path]]
+    ) -> list[str]:
+        """Materialise each (sha256, target); return the blobs that failed their check, after
+        dropping them from the cache (the caller fetches them again)."""
+        altered: list[str] = []
+        for sha, target in pairs:
+            if not self.materialise(sha, target):
+                altered.append(sha)
+                self.blob_path(sha).unlink(missing_ok=True)
+        db.executemany("DELETE FROM blobs WHERE sha256 = ?", [(sha,) for sha in altered])
+        return altered
+
+
+_FICLONE = 0x40049409  # Linux: share the source's extents (btrfs, XFS, bcachefs)
+_HASH_CHUNK = 1024 * 1024
+
+
+def _clone_or_copy(source: Path, target: Path) -> None:
+    with source.open("rb") as src, target.open("wb") as dst:
+        if fcntl is not None:
+            try:
+                fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+                return
+            except OSError:
+                pass  # not supported here: copy the bytes
+        shutil.copyfileobj(src, dst, _HASH_CHUNK)
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        with path.open("rb") as stream:
+            return hashlib.file_digest(stream, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def _in_use(host: str | None, pid: int | None, last_access: float) -> bool:

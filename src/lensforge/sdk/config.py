@@ -50,6 +50,12 @@ class TrainerConfig:
     cache_dir: Path | None = None
     """The dataset cache shared across jobs; `$XDG_CACHE_HOME/lensforge` when not set."""
     cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES
+    dataset_cache_dir: Path | None = None
+    """Where images are cached (the worker gives each organization its own); `cache_path`
+    when not set."""
+    dataset_dir: Path | None = None
+    """Where `download_dataset()` puts the dataset (the worker: in the attempt's own folder);
+    a folder of the cache shared by the jobs of that version when not set."""
     trainer: str | None = None
     model: str | None = None
     task: str | None = None
@@ -108,6 +114,10 @@ class TrainerConfig:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(base) / "lensforge"
 
+    @property
+    def image_cache_path(self) -> Path:
+        return self.dataset_cache_dir or self.cache_path
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> TrainerConfig:
         """Read the configuration; raise ConfigurationError naming what is missing or wrong.
@@ -127,6 +137,8 @@ class TrainerConfig:
             "spool_dir": ("LENSFORGE_SPOOL_DIR", lambda _, v: Path(v)),
             "cache_dir": ("LENSFORGE_CACHE_DIR", lambda _, v: Path(v)),
             "cache_max_bytes": ("LENSFORGE_CACHE_MAX_BYTES", _parse_int),
+            "dataset_cache_dir": ("LENSFORGE_DATASET_CACHE_DIR", lambda _, v: Path(v)),
+            "dataset_dir": ("LENSFORGE_DATASET_DIR", lambda _, v: Path(v)),
             "trainer": ("LENSFORGE_TRAINER", lambda _, v: v),
             "model": ("LENSFORGE_MODEL", lambda _, v: v),
             "task": ("LENSFORGE_TASK", lambda _, v: v),

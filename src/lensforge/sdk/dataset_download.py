@@ -45,7 +45,8 @@ def download_dataset(trainer: Trainer, dest: Path | None) -> LocalDataset:
         if sha not in seen:
             seen.add(sha)
             hashes.append(sha)
-    cache = ImageCache(trainer.config.cache_path, trainer.config.cache_max_bytes)
+    cache = ImageCache(trainer.config.image_cache_path, trainer.config.cache_max_bytes)
+    dest = dest or trainer.config.dataset_dir
     root = dest or cache.dataset_path(key)
     pinned = set(hashes)
     for _ in range(_MATERIALISE_ROUNDS):
@@ -60,8 +61,18 @@ def download_dataset(trainer: Trainer, dest: Path | None) -> LocalDataset:
             gone = [sha for sha in hashes if not cache.blob_path(sha).exists()]
             if gone:  # another job evicted some between the two locks: fetch them again
                 continue
-            for item in items:
-                cache.materialise(item["sha256"], root / relative_image_path(item))
+            # Each file is a copy checked against its SHA-256 (see ImageCache.materialise): a
+            # blob changed in the cache (by another job) is dropped and fetched again.
+            altered = cache.materialise_all(
+                db, [(item["sha256"], root / relative_image_path(item)) for item in items]
+            )
+            if altered:
+                trainer.warning(
+                    f"{len(altered)} cached images did not match their SHA-256; fetching them "
+                    "again",
+                    example=altered[0],
+                )
+                continue
             cache.evict(db, pinned=pinned, current=None if dest is not None else key)
         break
     else:

@@ -100,6 +100,8 @@ def environment_key(manifest: TrainerManifest, trainers: TrainerSettings | None 
     index = index_arguments(trainers) if trainers is not None else []
     if index:  # only when set: the environments built from PyPI keep their keys
         inputs["index"] = index
+    if trainers is not None and trainers.python:  # another interpreter, another environment
+        inputs["base_python"] = trainers.python
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -115,6 +117,7 @@ class EnvironmentManager:
         self.offline = settings.trainers.offline
         self.find_links = list(settings.trainers.find_links)
         self.trainers = settings.trainers
+        self.base_python = settings.trainers.python
 
     def python_for(self, manifest: TrainerManifest, log: LogFn) -> Path:
         """The interpreter to run `manifest`'s trainer with, building its environment if
@@ -141,7 +144,8 @@ class EnvironmentManager:
             env = staging / "venv"
             # --relocatable: the env is renamed into place after building, so nothing in it
             # may hold its temporary path.
-            self._uv(["venv", "--relocatable", "--python", sys.executable, str(env)], log)
+            python = self.base_python or sys.executable
+            self._uv(["venv", "--relocatable", "--python", python, str(env)], log)
             install = ["pip", "install", "--python", str(venv_python(env))]
             install += ["--offline"] if self.offline else []
             for folder in self.find_links:

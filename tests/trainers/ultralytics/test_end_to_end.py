@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -244,6 +245,27 @@ def test_yolo_classification_trains_on_generated_shapes(
     assert {"best", "last"} <= set(checkpoints(client, account, job_id))
 
 
+HOSTILE = """
+import os, pickle, sys, torch
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+
+torch.save({"model": Payload(), "ema": None}, sys.argv[1] + "/zip-format.pt")
+with open(sys.argv[1] + "/bare-pickle.pt", "wb") as out:
+    pickle.dump({"model": Payload()}, out, protocol=2)
+"""
+
+
+def hostile_weights(python: Path, folder: Path, marker: Path) -> list[Path]:
+    """Two `.pt` files whose unpickling creates `marker` (made with the trainer's torch)."""
+    folder.mkdir()
+    subprocess.run([str(python), "-c", HOSTILE, str(folder), str(marker)], check=True)
+    assert not marker.exists()
+    return [folder / "zip-format.pt", folder / "bare-pickle.pt"]
+
+
 def test_classification_fine_tunes_from_uploaded_weights(
     client: TestClient,
     live_server: LiveServer,
@@ -269,6 +291,13 @@ def test_classification_fine_tunes_from_uploaded_weights(
         start = upload_weights(client, account, project, tmp_path / "shapes-start.pt", "start")
         (tmp_path / "broken.pt").write_bytes(b"these bytes are no checkpoint")
         broken = upload_weights(client, account, project, tmp_path / "broken.pt", "broken")
+        # Issue 12, item 4: a pickle that runs code when unpickled, in torch's zip format and as
+        # a bare pickle (torch.load's legacy path unpickles it first thing).
+        marker = tmp_path / "pwned"
+        hostile = [
+            upload_weights(client, account, project, path, path.stem)
+            for path in hostile_weights(ultralytics_python, tmp_path / "hostile", marker)
+        ]
 
         tuned_config = {"basic": {**config["basic"], "pretrained": "nowhere.pt"}, "advanced": {}}
         tuned_id = create_job(
@@ -279,6 +308,14 @@ def test_classification_fine_tunes_from_uploaded_weights(
             client, account, project, dataset, "yolov8n-cls", config, weights_id=broken
         )
         refused = wait_finished(client, account, broken_id)
+        attacks = [
+            wait_finished(
+                client,
+                account,
+                create_job(client, account, project, dataset, "yolov8n-cls", config, weights_id=w),
+            )
+            for w in hostile
+        ]
         (tmp_path / "start.onnx").write_bytes(b"an onnx graph is no training start")
         onnx = upload_weights(client, account, project, tmp_path / "start.onnx", "onnx")
         onnx_id = create_job(
@@ -296,6 +333,12 @@ def test_classification_fine_tunes_from_uploaded_weights(
     message = refused["attempts"][0]["error_message"]
     assert "weights broken (broken.pt) cannot be loaded" in message
     assert "UnpicklingError" in message  # the loader's own words
+    assert not marker.exists()  # the pickled code never ran
+    for attack in attacks:
+        assert attack["status"] == "failed"
+        assert attack["attempts"][0]["error_type"] == "config"
+        assert "is refused" in attack["attempts"][0]["error_message"], failure(attack)
+        assert "posix.system" in attack["attempts"][0]["error_message"]
     assert not_pt["status"] == "failed"
     assert not_pt["attempts"][0]["error_type"] == "config"
     assert "starts only from .pt weights" in not_pt["attempts"][0]["error_message"]

@@ -2,7 +2,9 @@
 
 The environment is built from an allow-list, never copied from the worker's: the worker runs
 with the server's settings (database URL, storage keys, signing secret) in its environment,
-and a trainer is third-party code that must see none of it.
+and a trainer is third-party code that must see none of it. When the worker runs as root the
+trainer also runs as a user of its own (`sandbox.py`), so that it cannot read those secrets
+from the disk either.
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lensforge.config import Settings
+from lensforge.orchestration.local import sandbox
 from lensforge.orchestration.local.claim import Claim
-from lensforge.orchestration.local.paths import attempt_dir, dataset_cache_dir, spool_dir
+from lensforge.orchestration.local.paths import (
+    attempt_dir,
+    dataset_cache_dir,
+    job_dir,
+    jobs_dir,
+    spool_dir,
+)
 from lensforge.orchestration.local.processes import die_with_parent
+from lensforge.orchestration.local.sandbox import TrainerIdentity
 from lensforge.orchestration.local.slots import Allocation
 from lensforge.trainers.manifest import TrainerManifest
 
@@ -58,6 +68,9 @@ class LaunchPlan:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
+    # The trainer's own user (None: the worker's), and why it has none when one was wanted.
+    identity: TrainerIdentity | None = None
+    not_isolated: str | None = None
 
 
 def trainer_environment(
@@ -66,6 +79,7 @@ def trainer_environment(
     allocation: Allocation,
     *,
     source: Mapping[str, str] | None = None,
+    identity: TrainerIdentity | None = None,
 ) -> dict[str, str]:
     source = os.environ if source is None else source
     allowed = (*BASE_ALLOW_LIST, *settings.trainers.pass_env)
@@ -82,6 +96,13 @@ def trainer_environment(
         "LENSFORGE_WORK_DIR": str(attempt_dir(settings, claim.job_id, claim.attempt_number)),
         "LENSFORGE_SPOOL_DIR": str(spool_dir(settings, claim.job_id)),
         "LENSFORGE_CACHE_DIR": str(dataset_cache_dir(settings)),
+        # Images are cached per organization and handed out as verified private copies.
+        "LENSFORGE_DATASET_CACHE_DIR": str(
+            sandbox.organization_cache(settings, claim.organization_id)
+        ),
+        "LENSFORGE_DATASET_DIR": str(
+            attempt_dir(settings, claim.job_id, claim.attempt_number) / "dataset"
+        ),
         "LENSFORGE_CACHE_MAX_BYTES": str(settings.worker.dataset_cache_max_bytes),
         "LENSFORGE_TRAINER": claim.trainer,
         "LENSFORGE_MODEL": claim.model,
@@ -90,12 +111,28 @@ def trainer_environment(
         "LENSFORGE_RESUME": "1" if claim.resumed_from else "0",
         "LENSFORGE_JOB_KIND": claim.kind,
     }
+    if identity is not None:
+        # Its home and temporary files in its own folder: the worker's HOME is not its own.
+        work = attempt_dir(settings, claim.job_id, claim.attempt_number)
+        env |= {
+            "HOME": str(work),
+            "TMPDIR": str(work / "tmp"),
+            "USER": identity.name,
+            "LOGNAME": identity.name,
+        }
     return env
+
+
+# Never handed over, even when an operator lists one in `trainers.pass_env`: the server's own
+# settings (the trainer gets its LENSFORGE_* variables from the worker, above), cloud and
+# database credentials, and Temporal's key.
+_SECRET_PREFIXES = ("LENSFORGE_", "AWS_", "PG", "TEMPORAL_", "DATABASE_")
+_SECRET_NAMES = frozenset({"DATABASE_URL", "REDIS_URL", "GOOGLE_APPLICATION_CREDENTIALS"})
 
 
 def _is_server_secret(name: str) -> bool:
     upper = name.upper()
-    return upper.startswith(("LENSFORGE_DATABASE__", "LENSFORGE_SECURITY__", "LENSFORGE_STORAGE__"))
+    return upper.startswith(_SECRET_PREFIXES) or upper in _SECRET_NAMES
 
 
 def plan(
@@ -105,28 +142,87 @@ def plan(
     manifest: TrainerManifest,
     python: Path,
 ) -> LaunchPlan:
+    """How to start the trainer. Raises `sandbox.IsolationUnavailable` when isolation is
+    required and impossible (the job then fails as a configuration error)."""
     cwd = attempt_dir(settings, claim.job_id, claim.attempt_number)
+    argv = [str(python), *manifest.entrypoints[ENTRYPOINT_OF_KIND[claim.kind]]]
+    identity, not_isolated = _identity(settings, claim, argv)
     return LaunchPlan(
-        argv=[str(python), *manifest.entrypoints[ENTRYPOINT_OF_KIND[claim.kind]]],
-        env=trainer_environment(settings, claim, allocation),
+        argv=argv,
+        env=trainer_environment(settings, claim, allocation, identity=identity),
         cwd=cwd,
+        identity=identity,
+        not_isolated=not_isolated,
     )
+
+
+def _identity(
+    settings: Settings, claim: Claim, argv: list[str]
+) -> tuple[TrainerIdentity | None, str | None]:
+    if sandbox.wanted(settings):
+        sandbox.protect_data_dir(settings)
+    identity = sandbox.identity_for(settings, claim.job_id, claim.organization_id)
+    if identity is None:
+        return None, None
+    organization_cache = sandbox.organization_cache(settings, claim.organization_id)
+    problem = sandbox.unreachable(
+        _files_of(argv), identity, enter=[jobs_dir(settings), organization_cache.parent.parent]
+    )
+    if problem is not None:
+        why = (
+            f"the trainer cannot run as a user of its own: {problem} (make it readable by "
+            "others, set trainers.python to an interpreter they can run, or set "
+            "LENSFORGE_TRAINERS__ISOLATION=off)"
+        )
+        if settings.trainers.isolation == "required":
+            raise sandbox.IsolationUnavailable(why)
+        return None, why
+    cwd = attempt_dir(settings, claim.job_id, claim.attempt_number)
+    (cwd / "tmp").mkdir(parents=True, exist_ok=True)
+    sandbox.prepare_for(
+        settings,
+        identity,
+        job_dir=job_dir(settings, claim.job_id),
+        own=[cwd, spool_dir(settings, claim.job_id)],
+        organization_cache=organization_cache,
+    )
+    return identity, None
+
+
+def _files_of(argv: list[str]) -> list[Path]:
+    """What the trainer must read: its interpreter (and virtual environment), its own files
+    named on its command line, and lensforge itself (the SDK)."""
+    import lensforge
+
+    python = Path(argv[0])
+    files = [python]
+    if (python.parent.parent / "pyvenv.cfg").is_file():
+        files.append(python.parent.parent)
+    files += [Path(arg) for arg in argv[1:] if arg.endswith(".py") and Path(arg).is_file()]
+    files.append(Path(lensforge.__file__).parent)
+    return files
 
 
 def prepare_dirs(settings: Settings, claim: Claim) -> None:
     attempt_dir(settings, claim.job_id, claim.attempt_number).mkdir(parents=True, exist_ok=True)
     spool_dir(settings, claim.job_id).mkdir(parents=True, exist_ok=True)
     dataset_cache_dir(settings).mkdir(parents=True, exist_ok=True)
+    sandbox.organization_cache(settings, claim.organization_id).mkdir(parents=True, exist_ok=True)
 
 
 def spawn(launch: LaunchPlan) -> subprocess.Popen[bytes]:
     """Start the trainer in a new session (its own process group, so a signal reaches its
     helpers too, and the terminal's Ctrl-C does not). Call from the worker's loop thread: see
     `die_with_parent`."""
+    identity = launch.identity
     return subprocess.Popen(  # noqa: S603 - argv comes from a registered manifest
         launch.argv,
         cwd=launch.cwd,
         env=launch.env,
+        user=identity.uid if identity else None,
+        group=identity.gid if identity else None,
+        extra_groups=[] if identity else None,
+        umask=sandbox.TRAINER_UMASK if identity else -1,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

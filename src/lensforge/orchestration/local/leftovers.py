@@ -10,6 +10,8 @@ a `completed` the server never heard of is not trusted from a dead process.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +31,14 @@ TELEMETRY_KINDS = frozenset({"progress", "log", "checkpoint"})
 
 
 def unsent_reports(spool_root: Path, attempt_number: int) -> list[dict[str, Any]]:
-    folder = spool_root / f"attempt-{attempt_number}"
+    folder = f"attempt-{attempt_number}"
     try:
-        offset = int(json.loads((folder / "ack.json").read_text())["offset"])
+        ack = _read_regular(spool_root, folder, "ack.json")
+        offset = int(json.loads(ack)["offset"])
     except (OSError, ValueError, KeyError, TypeError):
         offset = 0  # nothing acknowledged (or a torn ack): the server drops duplicates
     try:
-        with (folder / "reports.jsonl").open("rb") as stream:
-            stream.seek(offset)
-            raw = stream.read()
+        raw = _read_regular(spool_root, folder, "reports.jsonl")[max(offset, 0) :]
     except OSError:
         return []
     found: list[dict[str, Any]] = []
@@ -49,6 +50,26 @@ def unsent_reports(spool_root: Path, attempt_number: int) -> list[dict[str, Any]
         if isinstance(record, dict) and record.get("kind") in TELEMETRY_KINDS:
             found.append(record)
     return found
+
+
+def _read_regular(spool_root: Path, folder: str, name: str) -> bytes:
+    """`spool_root/folder/name`, read without following links and only if it is a regular
+    file: the spool is the trainer's, and a trainer running as another user could otherwise
+    make the worker read (or block on) any file it likes."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    root = os.open(spool_root, flags | os.O_DIRECTORY)
+    try:
+        inner = os.open(folder, flags | os.O_DIRECTORY, dir_fd=root)
+        try:
+            fd = os.open(name, flags, dir_fd=inner)
+        finally:
+            os.close(inner)
+    finally:
+        os.close(root)
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise OSError(f"{name} is not a regular file")
+        return stream.read()
 
 
 def ingest_unsent(

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
-_RECORD_NAME = ".lensforge-process.json"
+# Beside the attempt's folder, not in it: the folder is the trainer's (its own user's, under a
+# root worker), and a record it could rewrite would make a later worker signal any process.
+_RECORD_SUFFIX = ".process.json"
 
 _prctl: Callable[..., int] | None = None
 if sys.platform == "linux":
@@ -80,7 +82,7 @@ class ProcessRecord:
         return cls(pid, start_ticks(pid), boot_id(), socket.gethostname())
 
     def write(self, folder: Path) -> None:
-        path = folder / _RECORD_NAME
+        path = _record_path(folder)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self)))
         tmp.replace(path)
@@ -88,7 +90,7 @@ class ProcessRecord:
     @classmethod
     def read(cls, folder: Path) -> ProcessRecord | None:
         try:
-            return cls(**json.loads((folder / _RECORD_NAME).read_text()))
+            return cls(**json.loads(_record_path(folder).read_text()))
         except (OSError, ValueError, TypeError):
             return None
 
@@ -99,6 +101,10 @@ class ProcessRecord:
         if self.start_ticks is None:
             return False  # recorded where /proc was missing: cannot be proven, assume gone
         return start_ticks(self.pid) == self.start_ticks
+
+
+def _record_path(folder: Path) -> Path:
+    return folder.parent / f".{folder.name}{_RECORD_SUFFIX}"
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -188,6 +188,8 @@ class LocalWorker:
         manifest = self.registry.get(child.claim.trainer).manifest
         plan = launcher.plan(self.settings, child.claim, child.allocation, manifest, python)
         self.logs.add(child.ref, _WORKER_SOURCE, "starting: " + " ".join(plan.argv))
+        if plan.not_isolated:
+            self.logs.add(child.ref, _WORKER_SOURCE, plan.not_isolated, level="WARNING")
         process = launcher.spawn(plan)
         child.process = process
         child.heartbeat_changed_at = time.monotonic()
@@ -258,7 +260,7 @@ class LocalWorker:
             try:
                 self._launch(child, child.preparation.python)
                 return
-            except OSError as exc:
+            except (OSError, EnvironmentBuildFailed) as exc:
                 error = exc
         error_type, message = _classify(error)
         self.logs.add(child.ref, _WORKER_SOURCE, f"{error_type}: {message}", level="ERROR")

@@ -282,8 +282,10 @@ class JobActivities:
             launcher.prepare_dirs(self.settings, claim)
             plan = launcher.plan(self.settings, claim, allocation, manifest, python)
             self.logs.add(ref, WORKER_SOURCE, "starting: " + " ".join(plan.argv))
+            if plan.not_isolated:
+                self.logs.add(ref, WORKER_SOURCE, plan.not_isolated, level="WARNING")
             process = launcher.spawn(plan)
-        except (OSError, LensforgeError) as exc:
+        except (OSError, LensforgeError, EnvironmentBuildFailed) as exc:
             self._fail_launch(ref, exc)
             return self._outcome(given)
         run = Child(claim, allocation, ref, Preparation(lambda: python), process=process)

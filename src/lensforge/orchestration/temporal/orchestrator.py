@@ -99,6 +99,22 @@ class TemporalOrchestrator:
     def cancel(self, job_id: uuid.UUID) -> None:
         self._call(self.cancel_workflow(job_id), f"cancelling the workflow of job {job_id}")
 
+    def check(self) -> str | None:
+        """Whether Temporal answers a health check now (a dead server means no job starts)."""
+        timeout = self.settings.temporal.connect_timeout_seconds
+        future = asyncio.run_coroutine_threadsafe(self._check_health(timeout), self._loop)
+        try:
+            future.result(timeout=timeout * 2 + 1)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            host = self.settings.temporal.host
+            raise RuntimeError(f"Temporal at {host} did not answer") from None
+        return "ok"
+
+    async def _check_health(self, timeout: float) -> None:
+        client = await self.client()
+        await client.service_client.check_health(timeout=timedelta(seconds=timeout))
+
     def _call(self, work: Coroutine[Any, Any, object], what: str) -> None:
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:

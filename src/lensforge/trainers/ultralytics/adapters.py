@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from lensforge.trainers.ultralytics import safe_weights
+
 TRAINERS = {
     "detect": ("ultralytics.models.yolo.detect", "DetectionTrainer"),
     "segment": ("ultralytics.models.yolo.segment", "SegmentationTrainer"),
@@ -28,8 +30,9 @@ def trainer_class(task: str) -> Any:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """An Ultralytics checkpoint's dictionary (our own files: `weights_only=False` is safe)."""
-    data: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    """An Ultralytics checkpoint's dictionary, read without running code (`safe_weights`):
+    a checkpoint comes back from storage, where a trainer put it."""
+    data: dict[str, Any] = safe_weights.load_checkpoint(path)
     return data
 
 
@@ -53,10 +56,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def pretrained_problem(path: Path) -> str | None:
     """Why Ultralytics cannot start from these weights, in its loader's own words; None when
-    it can. Loaded the way Ultralytics loads them (a pickled checkpoint, in the trainer's own
-    process only)."""
+    it can. Read with the restricted unpickler (`safe_weights`): a file that needs more than
+    tensors and model layers is refused before any of its code runs, and only a file that
+    passes reaches Ultralytics' own (unrestricted) loader."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = safe_weights.load_checkpoint(path)
+    except safe_weights.UnsafeWeights as exc:
+        return str(exc)
     except Exception as exc:  # any unreadable file: say what the loader said
         return f"{type(exc).__name__}: {str(exc).strip() or repr(exc)}"
     if not isinstance(checkpoint, dict) or (

@@ -43,7 +43,7 @@ def export_arguments(fmt: str, options: dict[str, Any], imgsz: int) -> dict[str,
 def run(trainer: Trainer) -> None:
     from ultralytics import YOLO
 
-    from lensforge.trainers.ultralytics import adapters, inference
+    from lensforge.trainers.ultralytics import adapters, inference, safe_weights
 
     offline.silence_settings()
     trainer.report_started()
@@ -58,6 +58,7 @@ def run(trainer: Trainer) -> None:
     folder.mkdir(parents=True)
     weights = folder / f"{trainer.config.model or 'model'}.pt"
     shutil.copyfile(trainer.download_source_model(), weights)
+    safe_weights.check(weights)  # before Ultralytics' loader, which unpickles freely
     reference = YOLO(str(weights))
     imgsz = int(options.get("imgsz") or reference.overrides.get("imgsz") or 640)
     arguments = export_arguments(fmt, options, imgsz)

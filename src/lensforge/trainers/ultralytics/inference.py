@@ -15,6 +15,7 @@ from ultralytics import YOLO
 from ultralytics.utils import ops
 
 from lensforge.sdk import ConfigurationError
+from lensforge.trainers.ultralytics import safe_weights
 from lensforge.trainers.ultralytics.options import ULTRALYTICS_TASK
 from lensforge.trainers.ultralytics.results import (
     RawDetections,
@@ -42,6 +43,8 @@ def unpack(source: Path) -> Path:
 
 
 def load(path: Path, task: str) -> Any:
+    if path.suffix == ".pt":
+        safe_weights.check(path)  # before Ultralytics' loader, which unpickles freely
     return YOLO(str(path), task=ULTRALYTICS_TASK[task])
 
 
