@@ -36,6 +36,8 @@ _ROUTE_CLASSES = (
     RouteClass("upload_part", "PUT", re.compile(r"^/api/v1/uploads/[^/]+/parts/[^/]+$")),
     RouteClass("signed_upload", "PUT", re.compile(r"^/api/v1/storage/objects/")),
     RouteClass("trainer", "POST", re.compile(r"^/api/v1/trainer/jobs/[^/]+/")),
+    # Plots and tables a trainer reports (the route itself holds them to their own, lower limit).
+    RouteClass("trainer", "PUT", re.compile(r"^/api/v1/trainer/jobs/[^/]+/artifacts/")),
     RouteClass("predict", "POST", re.compile(r"^/api/v1/training/jobs/[^/]+/predict$")),
 )
 

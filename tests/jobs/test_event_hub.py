@@ -35,9 +35,9 @@ def test_a_slow_subscriber_is_dropped_and_the_others_keep_going(client: TestClie
         received = []
         for number in range(1, 8):
             hub.publish([_event(number)])
-            payload = await fast.get()
-            assert payload is not None
-            received.append(payload["message"])
+            event = await fast.get()
+            assert event is not None
+            received.append(event.payload["message"])
         assert received == [f"line {n}" for n in range(1, 8)]
         # The slow one overflowed at the 4th event: dropped, told at once, and forgotten.
         assert slow.dropped
@@ -55,7 +55,7 @@ def test_project_subscribers_get_the_events_of_its_jobs(client: TestClient) -> N
         watcher = hub.subscribe(ORG)
         watcher.project_ids.add(PROJECT)
         hub.publish([_event(1)])
-        assert await watcher.get() == _event(1).payload
+        assert await watcher.get() == _event(1)
         watcher.project_ids.clear()
         hub.publish([_event(2)])
         assert watcher._queue.empty()

@@ -29,6 +29,6 @@ def test_default_name_is_stable_per_host_and_data_directory(tmp_path: Path) -> N
     assert worker_name(one) == worker_name(again) != worker_name(other)
 
 
-def test_gpu_list_must_be_indices() -> None:
+def test_gpu_list_must_be_indices(tmp_path: Path) -> None:
     with pytest.raises(typer.BadParameter, match="GPU indices"):
-        worker_settings(None, None, "0,gpu1", None, None)
+        worker_settings(None, None, "0,gpu1", None, tmp_path)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from lensforge.kit.names import name_key
-from lensforge.models import Project, ProjectMember, User
+from lensforge.models import Project, ProjectMember, TrainingJob, User
 
 
 class ProjectRepository:
@@ -82,5 +82,14 @@ class ProjectRepository:
         return True
 
     def delete(self, project: Project) -> None:
+        # SQLite applies ON DELETE CASCADE one child table at a time, in schema order, and jobs
+        # hold RESTRICT references to the project's datasets and artifacts and to each other:
+        # the jobs go first (those using another job's model before that job), then the rest
+        # cascades.
+        in_project = TrainingJob.project_id == project.id
+        self.session.execute(
+            delete(TrainingJob).where(in_project, TrainingJob.source_job_id.is_not(None))
+        )
+        self.session.execute(delete(TrainingJob).where(in_project))
         self.session.delete(project)
         self.session.flush()
