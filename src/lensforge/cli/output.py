@@ -19,6 +19,7 @@ EXIT_FAILURE = 1
 
 
 def fail(message: str, *, code: int = EXIT_FAILURE) -> NoReturn:
-    # The message is plain text (it may quote user input such as "[/x]"), never Rich markup.
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    # The message is plain text (it may quote user input such as "[/x]"), never Rich markup; not
+    # hard-wrapped, so a long path in it stays one piece to copy.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
