@@ -247,6 +247,10 @@ def _json_tensor(
         raise InvalidTensor(
             f"{where}: data has {values.size} values, shape {list(shape)} needs {count}"
         )
+    if count and dtype.kind in "iu" and values.dtype.kind in "fO":
+        # numpy guessed float (2**64 - 1) or object (beyond int64) for large integers; check
+        # them as Python ints instead, exactly.
+        values = _exact_integers(values.size, data, dtype, where)
     if count and values.dtype.kind not in _ACCEPTED_KINDS[dtype.kind]:
         raise InvalidTensor(
             f"{where}: data must hold {'booleans' if dtype.kind == 'b' else 'numbers'} only"
@@ -256,6 +260,18 @@ def _json_tensor(
         if int(values.min()) < limits.min or int(values.max()) > limits.max:
             raise InvalidTensor(f"{where}: a value is out of range for {dtype.name}")
     return values.astype(dtype).reshape(shape)
+
+
+def _exact_integers(
+    count: int, data: Any, dtype: np.dtype[Any], where: str
+) -> np.ndarray[Any, Any]:
+    flat = np.array(data, dtype=object).ravel().tolist()
+    if len(flat) != count or not all(type(value) is int for value in flat):
+        raise InvalidTensor(f"{where}: data must hold integers only")
+    limits = np.iinfo(dtype)
+    if min(flat) < limits.min or max(flat) > limits.max:
+        raise InvalidTensor(f"{where}: a value is out of range for {dtype.name}")
+    return np.array(flat, dtype=dtype)
 
 
 def _requested_outputs(value: Any, binary_default: bool) -> list[RequestedOutput] | None:
