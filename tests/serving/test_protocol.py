@@ -62,7 +62,8 @@ def test_tritonclient_request_parses_to_the_same_array(binary: bool) -> None:
     np.testing.assert_array_equal(request.inputs["images"], images)
     assert request.inputs["images"].dtype == np.float32
     # No outputs named: tritonclient asks for every output, as binary.
-    assert request.outputs is None and request.binary_output is True
+    assert request.outputs is None
+    assert request.binary_output is True
     assert [(o.name, o.binary) for o in select_outputs(request, [OUTPUT])] == [("output0", True)]
 
 
