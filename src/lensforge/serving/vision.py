@@ -87,7 +87,8 @@ def letterbox(
     ratio = min(new_h / height, new_w / width)
     if not scaleup:
         ratio = min(ratio, 1.0)
-    unpad_w, unpad_h = round(width * ratio), round(height * ratio)
+    # At least one pixel each way, so a 1x3000 strip stays an image (as Ultralytics does).
+    unpad_w, unpad_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
     dw, dh = (new_w - unpad_w) / 2, (new_h - unpad_h) / 2
     resized = resize_bilinear(image, unpad_w, unpad_h)
     top, bottom = round(dh - 0.1), round(dh + 0.1)
@@ -195,32 +196,34 @@ def decode_detections(
 
 def scale_boxes(boxes: Array, letterboxed: Letterboxed) -> Array:
     """xyxy boxes from the letterboxed input back onto the original image, clipped to it:
-    Ultralytics' `scale_boxes` (gain and padding recomputed from the two shapes as it does)."""
+    Ultralytics' `scale_boxes` (gains and padding recomputed from the two shapes as it does)."""
     height, width = letterboxed.original_shape
-    gain, pad_x, pad_y = _gain_and_pad(letterboxed)
+    gain_x, gain_y, pad_x, pad_y = _gains_and_pad(letterboxed)
     out = boxes.astype(np.float64, copy=True)
-    out[:, [0, 2]] = np.clip((out[:, [0, 2]] - pad_x) / gain, 0, width)
-    out[:, [1, 3]] = np.clip((out[:, [1, 3]] - pad_y) / gain, 0, height)
+    out[:, [0, 2]] = np.clip((out[:, [0, 2]] - pad_x) / gain_x, 0, width)
+    out[:, [1, 3]] = np.clip((out[:, [1, 3]] - pad_y) / gain_y, 0, height)
     return out
 
 
 def scale_keypoints(keypoints: Array, letterboxed: Letterboxed) -> Array:
     """`[n, k, 3]` keypoints (x, y, visibility) back onto the original image, clipped to it."""
     height, width = letterboxed.original_shape
-    gain, pad_x, pad_y = _gain_and_pad(letterboxed)
+    gain_x, gain_y, pad_x, pad_y = _gains_and_pad(letterboxed)
     out = keypoints.astype(np.float64, copy=True)
-    out[..., 0] = np.clip((out[..., 0] - pad_x) / gain, 0, width)
-    out[..., 1] = np.clip((out[..., 1] - pad_y) / gain, 0, height)
+    out[..., 0] = np.clip((out[..., 0] - pad_x) / gain_x, 0, width)
+    out[..., 1] = np.clip((out[..., 1] - pad_y) / gain_y, 0, height)
     return out
 
 
-def _gain_and_pad(letterboxed: Letterboxed) -> tuple[float, float, float]:
+def _gains_and_pad(letterboxed: Letterboxed) -> tuple[float, float, int, int]:
+    # Per axis, from the rounded resized sides: the exact inverse of `letterbox`.
     input_h, input_w = letterboxed.image.shape[:2]
     height, width = letterboxed.original_shape
     gain = min(input_h / height, input_w / width)
-    pad_x = round((input_w - width * gain) / 2 - 0.1)
-    pad_y = round((input_h - height * gain) / 2 - 0.1)
-    return gain, pad_x, pad_y
+    new_h, new_w = max(round(height * gain), 1), max(round(width * gain), 1)
+    pad_x = round((input_w - new_w) / 2 - 0.1)
+    pad_y = round((input_h - new_h) / 2 - 0.1)
+    return new_w / width, new_h / height, pad_x, pad_y
 
 
 def detection_result(
