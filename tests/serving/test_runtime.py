@@ -180,3 +180,47 @@ def test_concurrent_use_of_many_models_stays_within_budget(tmp_path: Path) -> No
 
     assert failures == []
     assert len(pool.keys()) <= 3
+
+
+def test_a_failed_load_leaves_the_pool_working(tmp_path: Path) -> None:
+    (good,) = _models(tmp_path, 1)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    pool = ModelPool(budget_bytes=10**9)
+    with pytest.raises(ModelLoadFailed):
+        pool.get("broken", broken)
+    assert pool.keys() == []
+    assert pool.get("good", good).path == good
+
+
+def test_tritonclient_request_through_a_real_model_and_back(tmp_path: Path) -> None:
+    """What the OIP v2 route will do: tritonclient's bytes in, the model run, its bytes out."""
+    import tritonclient.http as triton
+
+    from lensforge.serving.protocol import (
+        check_inputs,
+        encode_infer_response,
+        parse_infer_request,
+        select_outputs,
+    )
+
+    model = load_model(yolo_detector(tmp_path / "yolo.onnx", ANCHORS))
+    images = np.random.default_rng(3).random((2, 3, 64, 64), dtype=np.float32)
+    tensor = triton.InferInput("images", [2, 3, 64, 64], "FP32")
+    tensor.set_data_from_numpy(images, binary_data=True)
+    body, length = triton.InferenceServerClient.generate_request_body([tensor], request_id="r1")
+
+    request = parse_infer_request(bytes(body), header_length=length)
+    check_inputs(request, model.signature.inputs)
+    wanted = select_outputs(request, model.signature.outputs)
+    outputs = model.run(request.inputs, [output.name for output in wanted])
+    reply, reply_length = encode_infer_response(
+        model_name="raccoon",
+        request_id=request.id,
+        outputs=[(o.name, outputs[o.name], o.binary) for o in wanted],
+    )
+
+    result = triton.InferenceServerClient.parse_response_body(reply, header_length=reply_length)
+    assert reply_length is not None  # tritonclient asked for binary outputs
+    assert result.get_response()["id"] == "r1"
+    np.testing.assert_array_equal(result.as_numpy("output0"), np.stack([ANCHORS, ANCHORS]))
