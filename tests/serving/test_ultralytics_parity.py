@@ -1,4 +1,4 @@
-"""Our letterbox, NMS and box back-mapping against Ultralytics' own functions, in the trainer's
+"""Our letterbox, NMS, box back-mapping, masks and outlines against Ultralytics' own functions, in the trainer's
 environment (built once into .cache/, like the other Ultralytics tests). Slow: torch starts."""
 
 from __future__ import annotations
@@ -39,3 +39,7 @@ def test_preprocessing_and_postprocessing_match_ultralytics(ultralytics_python: 
         assert decoded["count_mismatch"] == 0
         assert decoded["max_detection_diff"] < 1e-4
         assert decoded["max_scaled_box_diff"] < 1e-3
+    for masks in report["masks"]:
+        assert masks["mask_pixels"] > 1000
+        assert masks["mask_pixels_differing"] == 0  # the same masks as process_mask
+        assert masks["outlines_differing"] == 0  # the same points as cv2.findContours

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from ultralytics.data.augment import LetterBox
 from ultralytics.utils.nms import non_max_suppression
+from ultralytics.utils.ops import masks2segments, process_mask
 from ultralytics.utils.ops import scale_boxes as ultralytics_scale_boxes
 
 from lensforge.serving.images import decode_image
+from lensforge.serving.masks import decode_masks, largest_outline
 from lensforge.serving.vision import decode_detections, letterbox, scale_boxes
 
 SIZES = [(640, 640), (320, 320), (256, 416)]
@@ -75,10 +77,49 @@ def decode_differences(seed: int, classes: int, anchors: int) -> dict[str, float
     }
 
 
+def mask_differences(seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    # Smooth prototypes (blobs), as real ones are, at a quarter of a 160x160 input.
+    yy, xx = np.mgrid[0:40, 0:40]
+    protos = np.stack(
+        [
+            np.sin(xx / rng.uniform(2, 8) + rng.uniform(0, 6))
+            * np.cos(yy / rng.uniform(2, 8) + rng.uniform(0, 6))
+            for _ in range(8)
+        ]
+    ).astype(np.float32)
+    coefficients = rng.normal(0, 1, (12, 8)).astype(np.float32)
+    corners = rng.uniform(0, 150, (12, 2))
+    boxes = np.concatenate([corners, corners + rng.uniform(5, 60, (12, 2))], 1).astype(np.float32)
+    theirs = (
+        process_mask(
+            torch.from_numpy(protos),
+            torch.from_numpy(coefficients),
+            torch.from_numpy(boxes),
+            (160, 160),
+            upsample=True,
+        )
+        .numpy()
+        .astype(bool)
+    )
+    ours = decode_masks(coefficients, protos, boxes, (160, 160))
+    outlines_differ = 0
+    for mine, their_segment in zip(ours, masks2segments(theirs, strategy="largest"), strict=True):
+        outline = largest_outline(mine)
+        their_points = {tuple(map(int, point)) for point in their_segment}
+        outlines_differ += int({tuple(map(int, p)) for p in outline} != their_points)
+    return {
+        "mask_pixels_differing": int((theirs != ours).sum()),
+        "mask_pixels": int(theirs.sum()),
+        "outlines_differing": outlines_differ,
+    }
+
+
 def main() -> None:
     paths = [Path(arg) for arg in sys.argv[1:]]
     report: dict[str, object] = {"letterbox": letterbox_differences(paths)}
     report["decode"] = [decode_differences(seed, 3, 2100) for seed in range(5)]
+    report["masks"] = [mask_differences(seed) for seed in range(3)]
     print(json.dumps(report))
 
 

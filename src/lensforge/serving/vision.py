@@ -29,6 +29,7 @@ from lensforge.inference.results import (
     Detection,
     ImageResult,
 )
+from lensforge.serving.masks import decode_masks, largest_outline
 
 PAD_VALUE = 114  # Ultralytics' grey border
 MAX_WH = 7680  # Ultralytics' class offset for class-wise NMS: larger than any image side
@@ -234,11 +235,18 @@ def detection_result(
     image: str,
     task: str = "detection",
     keypoint_shape: tuple[int, int] | None = None,
+    protos: Array | None = None,
     inference_ms: float | None = None,
 ) -> ImageResult:
     """`found` as the platform's result for the original image. For pose, `keypoint_shape` is
-    `(k, 3)` (or `(k, 2)` without visibility) and the extra values are the keypoints."""
+    `(k, 3)` (or `(k, 2)` without visibility) and the extra values are the keypoints. For
+    segmentation, `protos` is the image's `[c, mh, mw]` prototypes, the extra values the mask
+    coefficients, and each detection gets its mask's outline as `polygon`; a detection whose
+    mask is empty is left out, as Ultralytics does."""
     height, width = letterboxed.original_shape
+    polygons: list[list[list[float]]] | None = None
+    if protos is not None:
+        found, polygons = _outlines(found, protos, letterboxed)
     boxes = scale_boxes(found.boxes, letterboxed)
     points = None
     if keypoint_shape is not None:
@@ -255,6 +263,7 @@ def detection_result(
             score=_score(found.scores[i]),
             box=[float(v) for v in boxes[i]],
             keypoints=None if points is None else points[i].tolist(),
+            polygon=None if polygons is None else polygons[i],
         )
         for i in range(len(boxes))
     ]
@@ -266,6 +275,26 @@ def detection_result(
         inference_ms=inference_ms,
         detections=detections,
     )
+
+
+def _outlines(
+    found: Found, protos: Array, letterboxed: Letterboxed
+) -> tuple[Found, list[list[list[float]]]]:
+    channels = protos.shape[0]
+    masks = decode_masks(
+        found.extra[:, :channels], protos, found.boxes, letterboxed.image.shape[:2]
+    )
+    kept, outlines = [], []
+    for index, mask in enumerate(masks):
+        outline = largest_outline(mask)
+        if outline:
+            kept.append(index)
+            points = scale_keypoints(np.asarray(outline)[:, None, :], letterboxed)[:, 0, :]
+            outlines.append(points.tolist())
+    keep = np.asarray(kept, dtype=np.intp)
+    return Found(
+        found.boxes[keep], found.scores[keep], found.classes[keep], found.extra[keep]
+    ), outlines
 
 
 def _score(value: Any) -> float:
