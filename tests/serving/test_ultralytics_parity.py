@@ -39,6 +39,7 @@ def test_preprocessing_and_postprocessing_match_ultralytics(ultralytics_python: 
         assert decoded["count_mismatch"] == 0
         assert decoded["max_detection_diff"] < 1e-4
         assert decoded["max_scaled_box_diff"] < 1e-3
+    assert report["classification"]["max_value_diff"] < 1e-6  # the same pixels, /255
     for masks in report["masks"]:
         assert masks["mask_pixels"] > 1000
         assert masks["mask_pixels_differing"] == 0  # the same masks as process_mask

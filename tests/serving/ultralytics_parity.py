@@ -14,14 +14,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from ultralytics.data.augment import LetterBox
+from PIL import Image
+from ultralytics.data.augment import LetterBox, classify_transforms
 from ultralytics.utils.nms import non_max_suppression
 from ultralytics.utils.ops import masks2segments, process_mask
 from ultralytics.utils.ops import scale_boxes as ultralytics_scale_boxes
 
 from lensforge.serving.images import decode_image
 from lensforge.serving.masks import decode_masks, largest_outline
-from lensforge.serving.vision import decode_detections, letterbox, scale_boxes
+from lensforge.serving.vision import (
+    classification_crop,
+    decode_detections,
+    letterbox,
+    scale_boxes,
+    to_tensor,
+)
 
 SIZES = [(640, 640), (320, 320), (256, 416)]
 
@@ -39,6 +46,19 @@ def letterbox_differences(paths: list[Path]) -> dict[str, float]:
             diff = np.abs(theirs.astype(int) - ours.astype(int))
             worst, means = max(worst, int(diff.max())), [*means, float(diff.mean())]
     return {"shape_mismatches": geometry, "max_pixel_diff": worst, "mean_pixel_diff": max(means)}
+
+
+def classification_differences(paths: list[Path]) -> dict[str, float]:
+    worst = 0.0
+    for path in paths:
+        rgb = decode_image(path.read_bytes())
+        for size in (224, 96):
+            theirs = classify_transforms(size)(Image.fromarray(rgb)).numpy()
+            ours = to_tensor([classification_crop(rgb, size)])[0]
+            if theirs.shape != ours.shape:
+                return {"max_value_diff": float("inf")}
+            worst = max(worst, float(np.abs(theirs - ours).max()))
+    return {"max_value_diff": worst}
 
 
 def decode_differences(seed: int, classes: int, anchors: int) -> dict[str, float]:
@@ -119,6 +139,7 @@ def main() -> None:
     paths = [Path(arg) for arg in sys.argv[1:]]
     report: dict[str, object] = {"letterbox": letterbox_differences(paths)}
     report["decode"] = [decode_differences(seed, 3, 2100) for seed in range(5)]
+    report["classification"] = classification_differences(paths)
     report["masks"] = [mask_differences(seed) for seed in range(3)]
     print(json.dumps(report))
 

@@ -11,7 +11,8 @@ Written once, for the serving runtime and for the edge package (no OpenCV, no to
 Detections: Ultralytics' `non_max_suppression` (best class per anchor, score above `conf`,
 class-wise NMS by offsetting each class's boxes, at most `max_det`), then `scale_boxes` back to
 the original image. Pose outputs carry `nk * 3` keypoint values after the class scores, mapped
-back the same way. Classification: `classify_transforms` (shorter side to the size, centre crop)
+back the same way; segmentation outputs carry mask coefficients there, turned into outlines by
+`lensforge.serving.masks`. Classification: `classify_transforms` (shorter side to the size, centre crop)
 and the top-k of the probabilities the exported model already outputs.
 """
 
@@ -108,13 +109,17 @@ def to_tensor(images: Sequence[Array]) -> Array:
 
 
 def classification_crop(image: Array, size: int) -> Array:
-    """Ultralytics' `classify_transforms` for prediction: the shorter side scaled to `size`
-    (bilinear, antialiased like torchvision's Resize on a PIL image), then a centre crop."""
+    """Ultralytics' `classify_transforms` for prediction (torchvision's `Resize(size)` and
+    `CenterCrop(size)` on a PIL image): the shorter side scaled to `size` and the longer one
+    to `int(size * long / short)` (truncated, as torchvision does), Pillow's antialiased
+    bilinear, then the centre square."""
     from PIL import Image
 
     height, width = image.shape[:2]
-    scale = size / min(height, width)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    if width <= height:
+        new_w, new_h = size, int(size * height / width)
+    else:
+        new_w, new_h = int(size * width / height), size
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
     top = round((new_h - size) / 2.0)
     left = round((new_w - size) / 2.0)
