@@ -12,8 +12,8 @@ Detections: Ultralytics' `non_max_suppression` (best class per anchor, score abo
 class-wise NMS by offsetting each class's boxes, at most `max_det`), then `scale_boxes` back to
 the original image. Pose outputs carry `nk * 3` keypoint values after the class scores, mapped
 back the same way; segmentation outputs carry mask coefficients there, turned into outlines by
-`lensforge.serving.masks`. Classification: `classify_transforms` (shorter side to the size, centre crop)
-and the top-k of the probabilities the exported model already outputs.
+`lensforge.serving.masks`. Classification: `classify_transforms` (shorter side to the size,
+centre crop) and the top-k of the probabilities the exported model already outputs.
 """
 
 from __future__ import annotations
