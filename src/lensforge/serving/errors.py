@@ -1,0 +1,94 @@
+"""Serving's errors: each carries a stable `code` and the HTTP status the API answers with.
+
+Kept apart from `lensforge.errors` so this package stays importable by the edge runtime without
+the server; the HTTP layer maps `ServingError` onto its own error bodies (`{"error": ...}` for
+the inference protocol).
+"""
+
+from __future__ import annotations
+
+
+class ServingError(Exception):
+    status_code = 400
+    code = "invalid_inference_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInferenceRequest(ServingError):
+    """The request is not an inference request (bad JSON, wrong field types)."""
+
+    code = "invalid_inference_request"
+
+
+class InvalidTensor(ServingError):
+    """A tensor's shape, data or parameters are malformed or disagree with each other."""
+
+    code = "invalid_tensor"
+
+
+class UnsupportedDatatype(ServingError):
+    code = "unsupported_datatype"
+
+
+class BinarySizeMismatch(ServingError):
+    """The binary part of a body disagrees with the sizes the JSON header declares."""
+
+    code = "binary_size_mismatch"
+
+
+class UnknownInput(ServingError):
+    code = "unknown_input"
+
+
+class MissingInput(ServingError):
+    code = "missing_input"
+
+
+class UnknownOutput(ServingError):
+    code = "unknown_output"
+
+
+class DatatypeMismatch(ServingError):
+    """A tensor's datatype is valid but not the one the model takes."""
+
+    code = "datatype_mismatch"
+
+
+class ShapeMismatch(ServingError):
+    """A tensor's shape does not fit the model's signature."""
+
+    code = "shape_mismatch"
+
+
+class InvalidImage(ServingError):
+    """Not an image Pillow can decode."""
+
+    code = "invalid_image"
+
+
+class TruncatedImage(ServingError):
+    code = "truncated_image"
+
+
+class ImageTooLarge(ServingError):
+    """More pixels than allowed: a decompression bomb, or simply too large to serve."""
+
+    status_code = 413
+    code = "image_too_large"
+
+
+class ModelLoadFailed(ServingError):
+    """ONNX Runtime could not load the file (not ONNX, corrupt, unsupported operators)."""
+
+    status_code = 500
+    code = "model_load_failed"
+
+
+class ModelTooLarge(ServingError):
+    """The model alone needs more memory than the pool's whole budget."""
+
+    status_code = 507
+    code = "model_too_large"
