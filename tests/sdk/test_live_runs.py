@@ -112,6 +112,16 @@ def test_no_report_is_lost_or_duplicated_when_the_server_goes_away(
         attempt = world.claim()
         process = start_trainer(attempt)
         wait_for(lambda: (world.job(job_id)["epoch"] or 0) >= 1, what="the first epoch")
+        # Epoch 1's checkpoints are uploaded synchronously after its report: stop the server only
+        # once the last of them is in, so the outage starts while the trainer runs on (reporting
+        # into its spool), not while it waits in an upload (which made the test timing-bound).
+        wait_for(
+            lambda: any(
+                c["kind"] == "epoch" and c["epoch"] == 1
+                for c in world.get(f"/api/v1/training/jobs/{job_id}/checkpoints")
+            ),
+            what="epoch 1's checkpoints",
+        )
         server.stop()
         # The issue's bar: a minute without the server. The trainer goes on until it needs the
         # server for a checkpoint link, then waits; its reports pile up in the spool.
