@@ -341,21 +341,8 @@ def encode_infer_request(
     request_id: str | None = None,
 ) -> tuple[bytes, int | None]:
     """A request body the way `tritonclient.http` writes it (for our own client and tests)."""
-    tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    for name, array in inputs.items():
-        tensor: dict[str, Any] = {
-            "name": name,
-            "shape": list(array.shape),
-            "datatype": datatype_of(array.dtype),
-        }
-        if binary:
-            blob = _little_endian(array).tobytes()
-            tensor["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            tensor["data"] = array.ravel().tolist()
-        tensors.append(tensor)
+    tensors = [_tensor(name, array, binary, blobs) for name, array in inputs.items()]
     document: dict[str, Any] = {"inputs": tensors}
     if request_id is not None:
         document["id"] = request_id
@@ -381,21 +368,8 @@ def encode_infer_response(
 ) -> tuple[bytes, int | None]:
     """The response body for `outputs` (name, array, binary?) and, when any output is binary,
     the value of the `Inference-Header-Content-Length` header (else None: the body is JSON)."""
-    tensors: list[dict[str, Any]] = []
     blobs: list[bytes] = []
-    for name, array, binary in outputs:
-        tensor: dict[str, Any] = {
-            "name": name,
-            "datatype": datatype_of(array.dtype),
-            "shape": list(array.shape),
-        }
-        if binary:
-            blob = _little_endian(array).tobytes()
-            tensor["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            tensor["data"] = array.ravel().tolist()
-        tensors.append(tensor)
+    tensors = [_tensor(name, array, binary, blobs) for name, array, binary in outputs]
     document: dict[str, Any] = {"model_name": model_name}
     if model_version is not None:
         document["model_version"] = model_version
@@ -403,6 +377,25 @@ def encode_infer_response(
     document["id"] = request_id or ""
     document["outputs"] = tensors
     return _join(document, blobs)
+
+
+def _tensor(
+    name: str, array: np.ndarray[Any, Any], binary: bool, blobs: list[bytes]
+) -> dict[str, Any]:
+    """One tensor of a request or response: its data inline as JSON, or (binary) its bytes
+    appended to `blobs` and only their size in the document, as Triton's extension has it."""
+    tensor: dict[str, Any] = {
+        "name": name,
+        "shape": list(array.shape),
+        "datatype": datatype_of(array.dtype),
+    }
+    if binary:
+        blob = _little_endian(array).tobytes()
+        tensor["parameters"] = {"binary_data_size": len(blob)}
+        blobs.append(blob)
+    else:
+        tensor["data"] = array.ravel().tolist()
+    return tensor
 
 
 def _little_endian(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
