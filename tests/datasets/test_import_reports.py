@@ -14,9 +14,16 @@ from tests.datasets.importing import (
     import_archive,
     zip_folder,
 )
-from tests.fixtures.app import sign_up
+from tests.fixtures.app import Account, sign_up
 from tests.formats.builders import image, text, voc_xml
 from tests.web.helpers import browser_for
+
+
+def _new_dataset(client: TestClient) -> tuple[Account, str, str]:
+    """A new account with a project and an empty detection dataset in it."""
+    admin = sign_up(client)
+    project = create_project(client, admin)
+    return admin, project, create_dataset(client, admin, project)
 
 
 def _voc(folder: Path) -> Path:
@@ -30,9 +37,7 @@ def _voc(folder: Path) -> Path:
 def test_an_unknown_xml_encoding_is_an_issue_naming_the_file(
     client: TestClient, tmp_path: Path
 ) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = _voc(tmp_path / "voc")
     (folder / "Annotations/b.xml").write_bytes(
         b'<?xml version="1.0" encoding="foo-bar"?>'
@@ -60,9 +65,7 @@ def _yolo_with_warnings(folder: Path) -> Path:
 def test_a_successful_import_keeps_and_shows_its_warnings(
     client: TestClient, tmp_path: Path
 ) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = _yolo_with_warnings(tmp_path / "warn")
     result = import_archive(
         client, admin, dataset, project, zip_folder(folder, tmp_path / "warn.zip")
@@ -93,9 +96,7 @@ def test_a_successful_import_keeps_and_shows_its_warnings(
 def test_an_archive_inside_the_archive_is_named_in_a_warning(
     client: TestClient, tmp_path: Path
 ) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = _voc(tmp_path / "voc")
     inner = zip_folder(_voc(tmp_path / "more"), tmp_path / "more.zip")
     (folder / "extra").mkdir()
@@ -107,9 +108,7 @@ def test_an_archive_inside_the_archive_is_named_in_a_warning(
 
 
 def test_a_hostile_archive_lists_its_members_as_json(client: TestClient, tmp_path: Path) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("../escape.txt", b"x")
@@ -126,9 +125,7 @@ def test_a_hostile_archive_lists_its_members_as_json(client: TestClient, tmp_pat
 
 
 def test_a_finished_import_shows_its_counts(client: TestClient, tmp_path: Path) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = _voc(tmp_path / "voc")
     result = import_archive(client, admin, dataset, project, zip_folder(folder, tmp_path / "v.zip"))
     assert result["status"] == "succeeded", result
@@ -136,9 +133,7 @@ def test_a_finished_import_shows_its_counts(client: TestClient, tmp_path: Path) 
 
 
 def test_items_are_listed_in_natural_order(client: TestClient, tmp_path: Path) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = tmp_path / "voc"
     for n in (1, 2, 10, 11, 100):
         image(folder / f"JPEGImages/raccoon-{n}.jpg")
@@ -158,9 +153,7 @@ def test_items_are_listed_in_natural_order(client: TestClient, tmp_path: Path) -
 
 
 def test_a_long_report_is_paged_errors_first(client: TestClient, tmp_path: Path) -> None:
-    admin = sign_up(client)
-    project = create_project(client, admin)
-    dataset = create_dataset(client, admin, project)
+    admin, project, dataset = _new_dataset(client)
     folder = tmp_path / "yolo"
     image(folder / "images/train/a.jpg")
     # 300 rows with class 7 (errors), and 5 label files without images (warnings).
