@@ -99,7 +99,7 @@ def list_import_issues(
     principal: Principal = requires(Action.DATASET_READ),
     severity: Literal["error", "warning"] | None = None,
     limit: int = Query(200, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
 ) -> Page[IssueRead]:
     """The import's report a page at a time, errors first: for reports too long to show whole
     (up to 1000 issues per code are kept; `report.counts` has the full numbers)."""
