@@ -242,6 +242,52 @@ class HttpSettings(BaseModel):
     max_predict_body_bytes: int = Field(default=401 * 1024**2, ge=1024)
 
 
+class RateLimitSettings(BaseModel):
+    """Token buckets: `per_second` refills, `burst` is the bucket's size (docs/serving.md)."""
+
+    key_per_second: float = Field(default=50.0, gt=0)
+    key_burst: int = Field(default=100, ge=1)
+    organization_per_second: float = Field(default=200.0, gt=0)
+    organization_burst: int = Field(default=400, ge=1)
+
+
+class ServingSettings(BaseModel):
+    """The serving process (`lensforge serve`, also started by `lensforge up`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    # The address clients use to reach the serving API (shown on deployment pages).
+    public_url: str = ""
+    # Where verified model files are kept on this replica (default: <data_dir>/serving/models).
+    model_cache_dir: str = ""
+    # Where each replica journals its usage records before they reach the database
+    # (default: <data_dir>/serving/usage); a record written there survives a kill.
+    usage_journal_dir: str = ""
+    # A name for this replica in usage records and logs (default: host name and port).
+    replica_name: str = ""
+    # Warm models share this much memory; the least recently used is unloaded first.
+    model_memory_budget_bytes: int = Field(default=4 * 1024**3, ge=1024**2)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    # A whole request body (multipart images, base64 JSON or protocol tensors).
+    max_request_bytes: int = Field(default=64 * 1024**2, ge=1024)
+    max_images_per_request: int = Field(default=16, ge=1)
+    # How often a replica looks for changed deployments, and how long it trusts a key it
+    # checked (a revocation takes effect on every replica within this time).
+    refresh_interval_seconds: float = Field(default=1.0, gt=0)
+    key_cache_seconds: float = Field(default=2.0, ge=0)
+    # Images by URL in the image API: off unless an administrator turns it on; then never to
+    # loopback, private or link-local addresses unless listed (the egress policy of imports).
+    allow_url_images: bool = False
+    url_image_allowed_networks: list[str] = Field(default_factory=list)
+    url_image_max_bytes: int = Field(default=20 * 1024**2, ge=1024)
+    url_image_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Shared rate limits across replicas (e.g. redis://127.0.0.1:6379/0); empty: per process.
+    redis_url: str = ""
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    # ONNX Runtime threads per model session (0: its default, every core).
+    intra_op_threads: int = Field(default=0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LENSFORGE_", env_nested_delimiter="__", extra="ignore"
@@ -264,6 +310,7 @@ class Settings(BaseSettings):
     orchestrator: Literal["local", "temporal"] = "local"
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @property
     def database_url(self) -> str:

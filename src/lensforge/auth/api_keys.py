@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from lensforge.auth.access_events import announce_access_change
-from lensforge.auth.policy import is_valid_scope, scopes_cover
+from lensforge.auth.policy import is_valid_scope, normalize_scope, scopes_cover
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.auth.tokens import hash_secret, new_secret, secrets_equal
 from lensforge.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
@@ -44,6 +44,7 @@ def create_api_key(
     """A new key for `user_id`. When the caller is itself an API key (`created_by_key`), the new
     key gets at most that key's scopes and lives no longer than it: a key never makes a key
     that is more than itself."""
+    scopes = [normalize_scope(scope) for scope in scopes]
     bad = [scope for scope in scopes if not is_valid_scope(scope)]
     if bad:
         raise ValidationFailed(

@@ -51,6 +51,11 @@ class Action(StrEnum):
     MODEL_PREDICT = "model:predict"
     MODEL_EXPORT = "model:export"
     WORKER_READ = "worker:read"
+    DEPLOYMENT_READ = "deployment:read"
+    DEPLOYMENT_MANAGE = "deployment:manage"
+    DEPLOYMENT_DELETE = "deployment:delete"
+    DEPLOYMENT_INFER = "deployment:infer"
+    USAGE_READ = "usage:read"
     SESSION_SWITCH = "session:switch"
     INVITATION_RESPOND = "invitation:respond"
 
@@ -93,6 +98,13 @@ POLICY: dict[Action, frozenset[Role]] = {
     Action.MODEL_PREDICT: _ENGINEERS_UP,
     Action.MODEL_EXPORT: _ENGINEERS_UP,
     Action.WORKER_READ: _EVERYONE,
+    Action.DEPLOYMENT_READ: _EVERYONE,
+    Action.DEPLOYMENT_MANAGE: _ENGINEERS_UP,
+    Action.DEPLOYMENT_DELETE: _ADVANCED_UP,
+    # Predictions cost compute, as `model:predict` does: a guest looks, never runs.
+    Action.DEPLOYMENT_INFER: _ENGINEERS_UP,
+    # The whole organization's usage is the bill: for those who run the team.
+    Action.USAGE_READ: _MANAGERS_UP,
     Action.SESSION_SWITCH: _EVERYONE,
     # Your own invitations, to any organization: whatever your role in the current one.
     Action.INVITATION_RESPOND: _EVERYONE,
@@ -119,6 +131,16 @@ def scopes_allow(scopes: list[str] | None, action: Action) -> bool:
     if scopes is None:
         return True
     return any(fnmatchcase(action.value, pattern) for pattern in scopes)
+
+
+# Plural resource names people write after other platforms (`deployments:infer`, as in
+# SERVING_REFERENCE's key examples) mean the singular action.
+_SCOPE_ALIASES = {"deployments": "deployment", "datasets": "dataset", "projects": "project"}
+
+
+def normalize_scope(scope: str) -> str:
+    resource, sep, verb = scope.partition(":")
+    return f"{_SCOPE_ALIASES.get(resource, resource)}{sep}{verb}"
 
 
 def is_valid_scope(scope: str) -> bool:

@@ -9,6 +9,12 @@ from lensforge.models.dataset import (
     DatasetVersion,
     ImageBlob,
 )
+from lensforge.models.deployment import (
+    DEPLOYMENT_STATUSES,
+    Deployment,
+    DeploymentVersion,
+    UsageRecord,
+)
 from lensforge.models.invitation import Invitation
 from lensforge.models.job import (
     JOB_KINDS,
@@ -36,6 +42,7 @@ from lensforge.models.user import User
 
 __all__ = [
     "ARTIFACT_KINDS",
+    "DEPLOYMENT_STATUSES",
     "JOB_KINDS",
     "JOB_STATUSES",
     "ROLE_NAMES",
@@ -46,6 +53,8 @@ __all__ = [
     "DatasetImport",
     "DatasetItem",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentVersion",
     "Event",
     "ImageBlob",
     "InferenceRun",
@@ -68,6 +77,7 @@ __all__ = [
     "TrainingJob",
     "UploadPart",
     "UploadSession",
+    "UsageRecord",
     "User",
     "Worker",
 ]

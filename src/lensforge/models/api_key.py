@@ -28,3 +28,8 @@ class ApiKey(IdMixin, CreatedAtMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A key for serving only: it may reach these deployments and no other (None: any the
+    # scopes allow). Set when the key is made from a deployment's page.
+    deployment_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The key this one replaced by rotation (the old one keeps working until its expires_at).
+    rotated_from_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
