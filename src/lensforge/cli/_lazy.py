@@ -68,6 +68,18 @@ COMMANDS: dict[str, LazyCommand] = {
         "Export a trained model (ONNX, ...), verified before download.",
         help_attribute="EXPORT_HELP",
     ),
+    "deploy": LazyCommand(
+        "lensforge.cli.deployments",
+        "deploy",
+        "Serve a trained model as a live prediction endpoint.",
+        help_attribute="DEPLOY_HELP",
+    ),
+    "infer": LazyCommand(
+        "lensforge.cli.deployments",
+        "infer",
+        "Send images to a deployment and show what it finds.",
+        help_attribute="INFER_HELP",
+    ),
     "db": LazyCommand("lensforge.cli.db", "app", "Database migrations."),
     "users": LazyCommand("lensforge.cli.users", "app", "User accounts."),
     "projects": LazyCommand("lensforge.cli.projects", "app", "Projects of your organization."),
@@ -83,6 +95,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "exports": LazyCommand(
         "lensforge.cli.exports", "app", "Exported models: list, show, download."
+    ),
+    "deployments": LazyCommand(
+        "lensforge.cli.deployments",
+        "app",
+        "Deployments: versions, keys, usage, rollback.",
     ),
     "models": LazyCommand(
         "lensforge.cli.models", "app", "What trained models can do: predict, export formats."
