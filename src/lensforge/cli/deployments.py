@@ -507,7 +507,7 @@ def usage(
     )
     for row in answer.rows:
         table.add_row(
-            escape(row.period),
+            row.period.astimezone(UTC).strftime("%Y-%m-%d" if group == "day" else "%Y-%m-%d %H:00"),
             str(row.requests),
             str(row.errors),
             str(row.images),

@@ -50,6 +50,7 @@ class DeploymentVersion(Model):
     created_by_id: uuid.UUID | None = None
     created_at: datetime | None = None
     activated_at: datetime | None = None
+    current: bool = False
 
 
 class Deployment(Model):
@@ -91,7 +92,7 @@ class UsageRow(Model):
     """Usage in one period (a day or an hour, `period` its start), of one deployment or, for
     the organization's usage, of `deployment_name`."""
 
-    period: str
+    period: datetime
     deployment_id: uuid.UUID | None = None
     deployment_name: str | None = None
     requests: int = 0
@@ -115,8 +116,9 @@ class StatsPoint(Model):
     """One minute of traffic: requests per second, the share of errors (0–1) and the total
     latency percentiles in milliseconds (None in a minute without requests)."""
 
-    minute: str
+    minute: datetime
     requests: int = 0
+    errors: int = 0
     requests_per_second: float = 0.0
     error_rate: float = 0.0
     p50_ms: float | None = None
@@ -125,6 +127,7 @@ class StatsPoint(Model):
 
 
 class DeploymentStats(Model):
+    deployment_id: uuid.UUID | None = None
     minutes: int | None = None
     points: list[StatsPoint] = Field(default_factory=list)
 
