@@ -43,6 +43,7 @@ SETTINGS = (
 )
 
 ImageInput = str | Path | bytes
+_VERSIONS_PAGE = 500
 
 
 class Deployments(Resource):
@@ -176,11 +177,18 @@ class Deployments(Resource):
         )
 
     def versions(self, deployment: uuid.UUID | str) -> builtins.list[DeploymentVersion]:
-        """The history of model versions, newest first."""
-        answer = self._session.send("GET", self._path_of(deployment, "/versions"))
-        data = answer.json()
-        items = data["items"] if isinstance(data, dict) and "items" in data else data
-        return HttpSession.parse(builtins.list[DeploymentVersion], _json_response(items, answer))
+        """The history of model versions, newest first (`current` marks the one answering)."""
+        path = self._path_of(deployment, "/versions")
+        return builtins.list(
+            iterate_pages(
+                lambda offset: self._session.call(
+                    Page[DeploymentVersion],
+                    "GET",
+                    path,
+                    params={"limit": _VERSIONS_PAGE, "offset": offset},
+                )
+            )
+        )
 
     def delete(self, deployment: uuid.UUID | str) -> None:
         """Remove the deployment (its usage records stay: they are the bill)."""
@@ -209,10 +217,7 @@ class Deployments(Resource):
 
     def keys(self, deployment: uuid.UUID | str) -> builtins.list[ApiKey]:
         """The keys restricted to this deployment."""
-        answer = self._session.send("GET", self._path_of(deployment, "/keys"))
-        data = answer.json()
-        items = data["items"] if isinstance(data, dict) and "items" in data else data
-        return HttpSession.parse(builtins.list[ApiKey], _json_response(items, answer))
+        return self._session.call(builtins.list[ApiKey], "GET", self._path_of(deployment, "/keys"))
 
     def rotate_key(
         self,
@@ -245,13 +250,7 @@ class Deployments(Resource):
         """Requests, errors, images, bytes, compute time and latency per `group` (`day` or
         `hour`), of one deployment or (without one) of the whole organization by deployment."""
         path = "/usage" if deployment is None else self._path_of(deployment, "/usage")
-        answer = self._session.send("GET", path, params=_usage_params(group, start, end))
-        data = answer.json()
-        if isinstance(data, list):  # a bare list of rows
-            data = {"rows": data}
-        elif "rows" not in data and "items" in data:
-            data = {**data, "rows": data["items"]}
-        return HttpSession.parse(Usage, _json_response(data, answer))
+        return self._session.call(Usage, "GET", path, params=_usage_params(group, start, end))
 
     def usage_csv(
         self,
@@ -268,15 +267,12 @@ class Deployments(Resource):
 
     def stats(self, deployment: uuid.UUID | str, *, minutes: int = 60) -> DeploymentStats:
         """Per-minute requests/s, error rate and p50/p95/p99 latency of the last `minutes`."""
-        answer = self._session.send(
-            "GET", self._path_of(deployment, "/stats"), params={"minutes": minutes}
+        return self._session.call(
+            DeploymentStats,
+            "GET",
+            self._path_of(deployment, "/stats"),
+            params={"minutes": minutes},
         )
-        data = answer.json()
-        if isinstance(data, list):
-            data = {"points": data}
-        elif "points" not in data:
-            data = {**data, "points": data.get("series") or data.get("items") or []}
-        return HttpSession.parse(DeploymentStats, _json_response(data, answer))
 
     def wait_ready(
         self,
@@ -436,11 +432,6 @@ def _usage_params(group: str, start: datetime | None, end: datetime | None) -> d
                 raise ValueError(f"{key} must be timezone-aware")
             params[key] = value.isoformat()
     return params
-
-
-def _json_response(data: Any, original: httpx.Response) -> httpx.Response:
-    """`data` as a response to parse like the original (its request named in errors)."""
-    return httpx.Response(original.status_code, json=data, request=original.request)
 
 
 def _path(deployment_id: uuid.UUID | str, rest: str = "") -> str:
