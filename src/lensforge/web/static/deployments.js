@@ -53,14 +53,20 @@
     for (const chart of CHARTS) {
       const data = [xs, ...chart.series.map((s) => points.map((p) => pick(p, ...s.keys)))];
       const existing = plots.get(chart.id);
-      if (existing) { existing.setData(data); continue; }
+      if (existing) { existing.setData(data); latest(existing, xs.length); continue; }
       const element = board.querySelector(`[data-testid="chart-${chart.id}"] .plot`);
       plots.set(chart.id, new uPlot({
         width: width(), height: 200,
         axes: [{}, { values: (_u, ticks) => ticks.map((t) => (lf.charts ? lf.charts.tick(t) : String(t))) }],
         series: [{}, ...chart.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: false }))],
       }, data, element));
+      latest(plots.get(chart.id), xs.length);
     }
+  }
+
+  // The legend shows the latest minute's values until the pointer is over a chart.
+  function latest(plot, count) {
+    if (count > 0 && plot.cursor.idx == null) plot.setLegend({ idx: count - 1 });
   }
 
   async function refresh() {
