@@ -50,3 +50,15 @@ def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
     assert retry_after([slow, ORG], Outcome(allowed=False, tokens=(0.5, 7.0))) == 2
     assert retry_after([KEY, ORG], Outcome(allowed=False, tokens=(0.9, 7.0))) == 1
     assert window_seconds(Limit(name="key", bucket="x", rate=100.0, burst=1)) == 1
+
+
+def test_buckets_full_again_are_forgotten_when_the_store_is_at_its_size() -> None:
+    buckets = LocalBuckets(max_buckets=3)
+    for name in ("a", "b", "c"):
+        buckets.take([Limit(name="key", bucket=name, rate=1.0, burst=2)], now=0.0)
+    busy = Limit(name="key", bucket="c", rate=1.0, burst=2)
+    buckets.take([busy], now=0.9)
+    buckets.take([busy], now=0.9)  # c: 0.9 left, not full at t=1.5
+    buckets.take([Limit(name="key", bucket="d", rate=1.0, burst=2)], now=1.5)
+    assert len(buckets) == 2  # a and b (full again) dropped; c and d kept
+    assert buckets.take([busy], now=1.5).tokens == (0.5,)  # c's state survived the pruning
