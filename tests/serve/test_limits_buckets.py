@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,7 +17,7 @@ from lensforge.config import RateLimitSettings, ServingSettings
 from lensforge.serve.access import Caller
 from lensforge.serve.limits import RateLimits
 from lensforge.serving.errors import RateLimited
-from tests.serve.ops_support import free_port, redis_url
+from tests.serve.ops_support import free_port, redis_url, running_redis
 
 __all__ = ["redis_url"]  # the fixture
 
@@ -185,3 +186,27 @@ def test_redis_unreachable_fails_open_with_a_warning(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="lensforge.serve.limits"):
         assert asyncio.run(scenario()) == [{}, {}, {}]
     assert "Redis is unreachable" in caplog.text
+
+
+def test_limits_return_once_redis_is_back(tmp_path: Path) -> None:
+    """Fail open while Redis is down, enforce again (shared) once it answers."""
+    port = free_port()
+
+    async def scenario() -> None:
+        limiter = RateLimits(
+            _settings(f"redis://127.0.0.1:{port}/0", key_per_second=0.01, key_burst=1)
+        )
+        caller, deployment = _caller(), uuid.uuid4()
+        assert await _check(limiter, caller, deployment) == {}
+        with running_redis(tmp_path, port):
+            answers: list[dict[str, str] | RateLimited] = []
+            deadline = time.monotonic() + 5
+            while not any(isinstance(a, RateLimited) for a in answers):
+                assert time.monotonic() < deadline, answers
+                answers.append(await _check(limiter, caller, deployment))
+                await asyncio.sleep(0.05)
+            enforced = [a for a in answers if isinstance(a, dict) and a]
+            assert enforced[0]["RateLimit"].startswith('"key";r=0')
+        await limiter.close()
+
+    asyncio.run(scenario())
