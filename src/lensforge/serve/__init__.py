@@ -1,0 +1,1 @@
+"""The serving process (`lensforge serve`): HTTP app, keys, rate limits, metering."""
