@@ -1,1 +1,1 @@
-"""The serving process (`lensforge serve`): the deployments of the database behind the inference protocol and the image API (docs/serving.md)."""
+"""The serving process (`lensforge serve`): HTTP app, keys, rate limits, metering."""

@@ -194,3 +194,61 @@ class ServiceUnavailable(ServingError):
 
     status_code = 503
     code = "server_not_ready"
+
+
+class ApiKeyMissing(ServingError):
+    """No `Authorization: Bearer ...` nor `X-API-Key` header."""
+
+    status_code = 401
+    code = "api_key_missing"
+
+
+class ApiKeyInvalid(ServingError):
+    """Malformed, unknown or wrongly signed credentials (an API key or an access token)."""
+
+    status_code = 401
+    code = "api_key_invalid"
+
+
+class ApiKeyRevoked(ServingError):
+    status_code = 401
+    code = "api_key_revoked"
+
+
+class ApiKeyExpired(ServingError):
+    status_code = 401
+    code = "api_key_expired"
+
+
+class DeploymentNotAllowed(ServingError):
+    """The key is restricted to other deployments."""
+
+    status_code = 403
+    code = "deployment_not_allowed"
+
+
+class ScopeDenied(ServingError):
+    """The key's scopes do not include the action."""
+
+    status_code = 403
+    code = "scope_denied"
+
+
+class PermissionDenied(ServingError):
+    """The key owner's role in the key's organization does not allow the action."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
+class RateLimited(ServingError):
+    """A token bucket (the key's or the organization's) is empty. `headers` carries
+    `Retry-After` (whole seconds, at least 1) and the `RateLimit`/`RateLimit-Policy` fields."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.headers = {**headers, "Retry-After": str(self.retry_after)}
