@@ -1,26 +1,20 @@
-"""A deployable model without a trainer that exports ONNX: a reference job trained through the
-trainer contract, and an export of it whose "trainer" reports a real (tiny) ONNX detector with
-a passed verification, exactly as an ONNX-capable trainer would (tests/serving/onnx_models.py).
-
-The reference trainer offers only `json` exports, so the export is asked for in `json` and its
-row switched to `onnx` before the artifact is reported: the one step a real trainer would not
-need. Everything else (the checkpoint, the upload, the verification) goes through the API."""
+"""A deployable model without torch: an Ultralytics job trained through the trainer contract
+(tests/deployments/helpers.py) and an ONNX export of it whose "trainer" reports a real, tiny ONNX
+detector (tests/serving/onnx_models.py) with a passed verification, exactly as the Ultralytics
+trainer would. The serving process really runs it."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from fastapi.testclient import TestClient
 
-from lensforge.kit.db import transaction
-from lensforge.models import ModelExport
+from tests.deployments.helpers import API, ultralytics_job
 from tests.fixtures.app import Account
-from tests.jobs.helpers import JobSetup, claim, sessions
-from tests.model_work.helpers import export_json, trained_job
+from tests.jobs.helpers import JobSetup, claim
 from tests.serving.onnx_models import yolo_detector
 
 MODEL_SIZE = 64
@@ -55,22 +49,27 @@ def verified_onnx_export(
     *,
     job: JobSetup | None = None,
 ) -> Deployable:
-    """A completed ONNX export with a passed verification, of `job` (a new trained reference
+    """A completed ONNX export with a passed verification, of `job` (a new trained Ultralytics
     job in a new project when None)."""
     if job is None:
-        job, _ = trained_job(client, account, folder / "data")
-    answer = export_json(client, account, job.job_id)
+        job = ultralytics_job(client, account, folder / "data")
+    answer = client.post(
+        f"{API}/exports",
+        json={"job_id": job.job_id, "format": "onnx", "options": {"dynamic": True}},
+        headers=account.headers,
+    )
     assert answer.status_code == 202, answer.text
     export = answer.json()
-    with transaction(sessions(client)) as session:
-        row = session.get(ModelExport, uuid.UUID(export["id"]))
-        assert row is not None
-        row.format = "onnx"
-        row.options = {"dynamic": True, "imgsz": MODEL_SIZE}
+    finish_onnx_export(client, export["job_id"], folder)
+    return Deployable(job, export["id"])
+
+
+def finish_onnx_export(client: TestClient, export_job_id: str, folder: Path) -> None:
+    """Run the export job as the trainer would: the detector uploaded, verified, completed."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = yolo_detector(folder / f"{export['id']}.onnx", detector_anchors(), size=None)
+    path = yolo_detector(folder / f"{export_job_id}.onnx", detector_anchors(), size=None)
     artifact = path.read_bytes()
-    trainer = claim(client, export["job_id"])
+    trainer = claim(client, export_job_id)
     trainer.report("started")
     trainer.upload("export/model.onnx", artifact)
     trainer.report(
@@ -85,4 +84,3 @@ def verified_onnx_export(
         },
     )
     trainer.report("completed", {})
-    return Deployable(job, export["id"])

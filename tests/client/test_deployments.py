@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,11 @@ from typer.testing import CliRunner, Result
 
 from lensforge.cli.main import app
 from lensforge.client import ConflictError, LensforgeClient, NotFoundError, ValidationError
-from tests.client.deployment_setup import verified_onnx_export
+from tests.client.deployment_setup import finish_onnx_export, verified_onnx_export
+from tests.deployments.helpers import ultralytics_job
 from tests.fixtures.app import Account, sign_up
 from tests.fixtures.live_server import LiveServer
+from tests.jobs.helpers import JobSetup
 
 runner = CliRunner()
 
@@ -161,3 +165,43 @@ def test_deployments_through_the_cli(
     )
     cli("deployments", "delete", "pets", "--yes")
     assert cli_json("deployments", "list")["items"] == []
+
+
+def _finish_the_export_when_asked(
+    client: TestClient, account: Account, job: JobSetup, folder: Path
+) -> None:
+    """The trainer's side: once the deployment has asked for its export, run it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = client.get(
+            "/api/v1/exports", params={"job_id": job.job_id}, headers=account.headers
+        ).json()["items"]
+        if found:
+            finish_onnx_export(client, found[0]["job_id"], folder)
+            return
+        time.sleep(0.05)
+
+
+def test_deploy_follows_a_training_job_through_its_export(
+    client: TestClient, account: Account, owner: LensforgeClient, tmp_path: Path
+) -> None:
+    job = ultralytics_job(client, account, tmp_path / "data")
+    trainer = threading.Thread(
+        target=_finish_the_export_when_asked, args=(client, account, job, tmp_path / "export")
+    )
+    trainer.start()
+    try:
+        shown = cli("deploy", job.job_id, "--name", "from-job", "--checkpoint", "best")
+    finally:
+        trainer.join()
+    assert "created deployment from-job" in one_line(shown.output)
+    assert "ready" in shown.stdout
+    assert "curl -H" in shown.stdout
+    found = owner.deployments.get("from-job")
+    assert found.version is not None
+    assert (found.status, str(found.version.source_job_id)) == ("ready", job.job_id)
+    # an export cannot take a checkpoint
+    refused = cli(
+        "deploy", str(found.version.export_id), "--name", "x", "--checkpoint", "last", code=2
+    )
+    assert "--checkpoint goes with a training job" in one_line(refused.output)
