@@ -113,6 +113,16 @@ def test_infer_through_the_client_and_the_cli(
     assert sorted(p.name for p in saved.iterdir()) == ["cat.jpg", "dog.jpg", "results.json"]
     assert len(json.loads((saved / "results.json").read_text())) == 2
 
+    # a login's access token the serving process refuses is refreshed once, the images resent
+    stale = LensforgeClient(
+        servers.api.url, token=f"{account.access_token}0", refresh_token=account.refresh_token
+    )
+    assert [r.image for r in stale.deployments.infer(deployment, [cat, dog]).results] == [
+        "cat.jpg",
+        "dog.jpg",
+    ]
+    assert stale.tokens[0] != f"{account.access_token}0"
+
     # refusals: the serving process's codes, as the client's exceptions and CLI errors
     with pytest.raises(APIError) as not_an_image:
         owner.deployments.infer("pets", [b"not an image"])

@@ -360,20 +360,33 @@ class Deployments(Resource):
         timeout: float,
     ) -> httpx.Response:
         """POST to the serving process (another origin than the API) with the session's
-        credentials; its `{"error", "code"}` errors become the client's exceptions."""
+        credentials; its `{"error", "code"}` errors become the client's exceptions. A login's
+        access token it refuses is refreshed once, as for API calls (the files are sent whole
+        again)."""
         session = self._session
-        credential = session.api_key or session.access_token
-        headers = {"User-Agent": session.http.headers.get("User-Agent", "lensforge-client")}
-        if credential is not None:
-            headers["Authorization"] = f"Bearer {credential}"
+        used = session.api_key or session.access_token
+        response = self._serving_send(url, used, params, files, data, timeout)
+        refreshable = session.api_key is None and session.refresh_token is not None
+        if response.status_code == 401 and used is not None and refreshable:
+            used = session._refresh(used)
+            response = self._serving_send(url, used, params, files, data, timeout)
+        if response.is_error:
+            raise _serving_error(response)
+        return response
+
+    def _serving_send(
+        self,
+        url: str,
+        credential: str | None,
+        params: Mapping[str, str] | None,
+        files: Any,
+        data: Mapping[str, str],
+        timeout: float,
+    ) -> httpx.Response:
+        headers = {} if credential is None else {"Authorization": f"Bearer {credential}"}
         try:
-            response = session.http.post(
-                url,
-                params=params,
-                files=files,
-                data=data,
-                headers=headers,
-                timeout=timeout,
+            return self._session.http.post(
+                url, params=params, files=files, data=data, headers=headers, timeout=timeout
             )
         except httpx.TimeoutException as exc:
             raise ConnectionFailed(
@@ -383,9 +396,6 @@ class Deployments(Resource):
             raise ConnectionFailed(
                 f"cannot reach the serving process at {url}: {exc}", code="connection_failed"
             ) from exc
-        if response.is_error:
-            raise _serving_error(response)
-        return response
 
 
 def _serving_error(response: httpx.Response) -> LensforgeError:

@@ -30,6 +30,11 @@
     setTimeout(() => { button.textContent = "Copy"; }, 1500);
   });
 
+  // A deployment being created (its model exported and verified on the way) is looked at
+  // again every few seconds until it is ready or failed.
+  const root = document.getElementById("deployment");
+  if (root && root.dataset.status === "creating") setTimeout(() => location.reload(), 3000);
+
   // --- live charts -------------------------------------------------------------------------
   const board = document.getElementById("deployment-charts");
   const pick = (point, ...names) => { for (const n of names) if (point[n] != null) return point[n]; return null; };
