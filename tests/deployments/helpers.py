@@ -26,12 +26,12 @@ ONNX_BYTES = b"\x08\x07\x12\x07pytorch-tiny-onnx-stand-in"
 
 def ultralytics_job(client: TestClient, account: Account, folder: Path, **body: Any) -> JobSetup:
     """A completed Ultralytics detection job with `best` and `last` checkpoints, trained at 64."""
+    body = {"model": "yolo11n", **body}
     job, _ = trained_job(
         client,
         account,
         folder,
         trainer="ultralytics",
-        model="yolo11n",
         config={"basic": {"epochs": 1, "imgsz": 64}},
         **body,
     )

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import func, select
+from tests.datasets.importing import create_dataset, create_project, import_archive, zip_folder
 from tests.deployments.helpers import (
     API,
     ONNX_BYTES,
@@ -499,3 +501,34 @@ def test_guests_read_engineers_manage_and_other_organizations_see_nothing(
         row = session.get(Deployment, uuid.UUID(body["id"]))
         assert row is not None
         assert row.active is True
+
+
+def test_a_pose_model_records_its_keypoint_shape_from_the_dataset(
+    client: TestClient, tmp_path: Path
+) -> None:
+    account = sign_up(client)
+    folder = tmp_path / "pose"
+    (folder / "images" / "train").mkdir(parents=True)
+    (folder / "labels" / "train").mkdir(parents=True)
+    for stem in ("a", "b"):
+        Image.new("RGB", (64, 48), (90, 20, 160)).save(folder / "images" / "train" / f"{stem}.jpg")
+        (folder / "labels" / "train" / f"{stem}.txt").write_text(
+            "0 0.5 0.5 0.4 0.4 0.4 0.5 0.6 0.5 0.5 0.3\n"
+        )
+    (folder / "data.yaml").write_text(
+        "train: images/train\nnames:\n  0: person\nkpt_shape: [3, 2]\n"
+    )
+    project = create_project(client, account, name="poses")
+    dataset = create_dataset(client, account, project, task="pose", name="poses")
+    result = import_archive(
+        client, account, dataset, project, zip_folder(folder, tmp_path / "pose.zip")
+    )
+    assert result["status"] == "succeeded", result
+    job = ultralytics_job(
+        client, account, tmp_path, project_id=project, dataset_id=dataset, model="yolo11n-pose"
+    )
+    export = verified_export(client, account, job.job_id)
+    body = deployed(client, account, name="poser", export_id=export["id"])
+    assert body["version"]["task"] == "pose"
+    assert body["version"]["class_names"] == ["person"]
+    assert body["version"]["model_info"]["kpt_shape"] == [3, 2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -169,6 +169,13 @@ def rotate_api_key(
             code="api_key_already_rotated",
             details={"successor_id": str(successor)},
         )
+    try:
+        old_expires_at = old_expires_at.astimezone(UTC)
+    except OverflowError as exc:  # an offset that pushes it past the year 9999
+        raise ValidationFailed(
+            "old_expires_at is out of range",
+            details={"fields": [{"field": "body.old_expires_at", "message": "out of range"}]},
+        ) from exc
     if old_expires_at < now:
         raise ValidationFailed(
             "old_expires_at must not be in the past",

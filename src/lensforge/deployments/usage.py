@@ -76,8 +76,15 @@ class Bucket:
 def usage_window(
     start: datetime | None, end: datetime | None, group: UsageGroup
 ) -> tuple[datetime, datetime]:
-    end = end or utcnow()
-    start = start or end - DEFAULT_WINDOW[group]
+    try:
+        end = (end or utcnow()).astimezone(UTC)
+        start = (start or end - DEFAULT_WINDOW[group]).astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01 minus the default window
+        raise ValidationFailed(
+            "start and end must lie between the years 1 and 9999 in UTC",
+            code="invalid_range",
+            details={"fields": [{"field": "start", "message": "out of range"}]},
+        ) from exc
     if start >= end:
         raise ValidationFailed(
             "start must be before end",
