@@ -63,7 +63,9 @@ def create_serve_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         engine = create_db_engine(
-            settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
         )
         sessions = create_session_factory(engine)
         store = create_object_store(settings)

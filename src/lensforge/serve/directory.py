@@ -249,8 +249,7 @@ class Directory:
         row = await asyncio.to_thread(self._read_one, organization_id, reference)
         if row is None:
             raise DeploymentNotFound(f"no deployment {reference!r}")
-        state = self._apply(row)
-        return state
+        return self._apply(row)
 
     def _find(self, organization_id: uuid.UUID, reference: str) -> DeploymentState | None:
         as_id = _as_uuid(reference)
@@ -294,7 +293,9 @@ class Directory:
 
     # --- warming ------------------------------------------------------------------------------
 
-    def _start_warm(self, state: DeploymentState, number: int) -> asyncio.Task[ServedVersion] | None:
+    def _start_warm(
+        self, state: DeploymentState, number: int
+    ) -> asyncio.Task[ServedVersion] | None:
         if state.served is not None and state.served.number == number:
             return None
         task = state.warming.get(number)

@@ -215,7 +215,9 @@ def _imgsz(value: Any) -> tuple[int, int] | None:
         try:
             value = [int(part) for part in text.replace("x", ",").split(",")]
         except ValueError:
-            raise InvalidParameter(f"imgsz must be a size or [height, width], not {value!r}") from None
+            raise InvalidParameter(
+                f"imgsz must be a size or [height, width], not {value!r}"
+            ) from None
         if len(value) == 1:
             value = value[0]
     if isinstance(value, int) and not isinstance(value, bool):
@@ -226,7 +228,9 @@ def _imgsz(value: Any) -> tuple[int, int] | None:
         or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
         or not all(32 <= v <= MAX_IMGSZ for v in value)
     ):
-        raise InvalidParameter(f"imgsz must be a size or [height, width] between 32 and {MAX_IMGSZ}")
+        raise InvalidParameter(
+            f"imgsz must be a size or [height, width] between 32 and {MAX_IMGSZ}"
+        )
     return (value[0], value[1])
 
 

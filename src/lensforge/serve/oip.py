@@ -68,9 +68,11 @@ def _check_version(deployment: DeploymentState, served: ServedVersion, version: 
 @router.get("/v2/models/{model}")
 @router.get("/v2/models/{model}/versions/{version}")
 async def model(request: Request, model: str, version: str | None = None) -> Response:
-    async with metered(
-        request, route="v2", reference=model, action=Action.DEPLOYMENT_READ
-    ) as (_, deployment, usage):
+    async with metered(request, route="v2", reference=model, action=Action.DEPLOYMENT_READ) as (
+        _,
+        deployment,
+        usage,
+    ):
         served = await serving_of(request).directory.serving(deployment)
         _check_version(deployment, served, version)
         usage.version = served.number
@@ -87,9 +89,11 @@ async def model(request: Request, model: str, version: str | None = None) -> Res
 @router.get("/v2/models/{model}/ready")
 @router.get("/v2/models/{model}/versions/{version}/ready")
 async def model_ready(request: Request, model: str, version: str | None = None) -> Response:
-    async with metered(
-        request, route="v2", reference=model, action=Action.DEPLOYMENT_READ
-    ) as (_, deployment, usage):
+    async with metered(request, route="v2", reference=model, action=Action.DEPLOYMENT_READ) as (
+        _,
+        deployment,
+        usage,
+    ):
         served = await serving_of(request).directory.serving(deployment)
         _check_version(deployment, served, version)
         usage.version = served.number
@@ -99,9 +103,11 @@ async def model_ready(request: Request, model: str, version: str | None = None) 
 @router.get("/v2/models/{model}/config")
 @router.get("/v2/models/{model}/versions/{version}/config")
 async def config(request: Request, model: str, version: str | None = None) -> Response:
-    async with metered(
-        request, route="v2", reference=model, action=Action.DEPLOYMENT_READ
-    ) as (_, deployment, usage):
+    async with metered(request, route="v2", reference=model, action=Action.DEPLOYMENT_READ) as (
+        _,
+        deployment,
+        usage,
+    ):
         served = await serving_of(request).directory.serving(deployment)
         _check_version(deployment, served, version)
         usage.version = served.number
@@ -122,9 +128,11 @@ async def config(request: Request, model: str, version: str | None = None) -> Re
 @router.post("/v2/models/{model}/versions/{version}/infer")
 async def infer(request: Request, model: str, version: str | None = None) -> Response:
     parts = serving_of(request)
-    async with metered(
-        request, route="v2", reference=model, action=Action.DEPLOYMENT_INFER
-    ) as (caller, deployment, usage):
+    async with metered(request, route="v2", reference=model, action=Action.DEPLOYMENT_INFER) as (
+        caller,
+        deployment,
+        usage,
+    ):
         limit_headers = await parts.limits.check(
             caller,
             organization_id=deployment.organization_id,

@@ -47,7 +47,9 @@ class UrlImages:
         self.max_bytes = serving.url_image_max_bytes
         self.timeout = serving.url_image_timeout_seconds
         self.policy = url_image_policy(settings)
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=self.timeout, trust_env=False)
+        self._http = httpx.AsyncClient(
+            follow_redirects=False, timeout=self.timeout, trust_env=False
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -17,6 +17,7 @@ The model runs in a worker thread, so the event loop keeps accepting requests me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -39,7 +40,7 @@ class BatchOutcome:
     batch_size: int
 
 
-@dataclass
+@dataclass(eq=False)  # identity: `deque.remove` must not compare the arrays
 class _Item:
     inputs: dict[str, Array]
     shape_key: tuple[tuple[str, tuple[int, ...], str], ...]
@@ -111,10 +112,9 @@ class DynamicBatcher:
         except asyncio.CancelledError:
             # The client went away: free the slot now rather than when the item's turn comes.
             item.future.cancel()
-            try:
+            # ValueError: already taken into a running batch; its result is dropped.
+            with contextlib.suppress(ValueError):
                 self._queue.remove(item)
-            except ValueError:
-                pass  # already taken into a running batch; its result is dropped
             raise
 
     def _ensure_worker(self) -> None:
@@ -132,9 +132,13 @@ class DynamicBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = await self._gather()
-            if batch:
-                await self._run(batch)
+            try:
+                batch = await self._gather()
+                if batch:
+                    await self._run(batch)
+            except Exception as exc:  # a bug here must fail the waiters, never strand them
+                while self._queue:
+                    _fail(self._queue.popleft(), InferenceFailed(f"batching failed: {exc!r}"))
 
     def _drop_cancelled(self) -> None:
         while self._queue and self._queue[0].future.done():
@@ -156,10 +160,8 @@ class DynamicBatcher:
             if rows >= self.max_batch_size or remaining <= 0 or self._closed:
                 break
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
-            except TimeoutError:
-                pass
         chosen = [item for item in self._fitting(first) if not item.future.done()]
         for item in chosen:
             self._queue.remove(item)
@@ -207,9 +209,7 @@ class DynamicBatcher:
         for item, item_outputs in zip(batch, split, strict=True):
             if not item.future.done():
                 item.future.set_result(
-                    BatchOutcome(
-                        item_outputs, (started - item.enqueued) * 1000, compute_ms, rows
-                    )
+                    BatchOutcome(item_outputs, (started - item.enqueued) * 1000, compute_ms, rows)
                 )
 
     async def close(self) -> None:

@@ -76,11 +76,13 @@ class ModelCard:
         resolved_task = _TASK_ALIASES.get(task, task) or meta_task
         names = list(class_names) or _names(metadata.get("names"))
         fixed = len(image.shape) == 4 and image.shape[2] > 0 and image.shape[3] > 0
-        if fixed:
-            imgsz = (image.shape[2], image.shape[3])
-        else:
-            imgsz = _pair(model_info.get("imgsz")) or _pair(_literal(metadata.get("imgsz")))
-            imgsz = imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+        imgsz: tuple[int, int] = (
+            (image.shape[2], image.shape[3])
+            if fixed
+            else _pair(model_info.get("imgsz"))
+            or _pair(_literal(metadata.get("imgsz")))
+            or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+        )
         kpt = _pair(model_info.get("kpt_shape")) or _pair(_literal(metadata.get("kpt_shape")))
         return cls(
             task=resolved_task,
