@@ -1,4 +1,5 @@
-"""A deployment's page in a real browser against a live server: live charts drawn from the
+"""A deployment in a real browser against a live server: created with the project's form; its
+page's live charts drawn from the
 stats route (usage records as a serving replica writes them), a rollback from the versions
 table, a key created with its secret shown once, and the try-it form (or its placeholder).
 A screenshot goes to .test-artifacts/screenshots/."""
@@ -87,11 +88,16 @@ def test_the_deployment_page_charts_rolls_back_and_creates_a_key(
 ) -> None:
     first = verified_onnx_export(client, account, tmp_path / "one")
     second = verified_onnx_export(client, account, tmp_path / "two", job=first.job)
-    created = client.post(
-        f"{API}/deployments",
-        json={"name": "pets", "export_id": first.export_id},
-        headers=account.headers,
+    # deployed from the project's list, with the form
+    page.goto(f"/projects/{first.job.project_id}/deployments")
+    page.fill("#deployment-name", "pets")
+    page.select_option("#deployment-source", f"export:{first.export_id}")
+    page.get_by_role("button", name="Deploy").click()
+    page.wait_for_url("**/deployments/*")
+    created = client.get(
+        f"{API}/deployments/{page.url.rsplit('/', 1)[-1]}", headers=account.headers
     ).json()
+    assert (created["name"], created["version"]["export_id"]) == ("pets", first.export_id)
     client.post(
         f"{API}/deployments/{created['id']}/versions",
         json={"export_id": second.export_id},
