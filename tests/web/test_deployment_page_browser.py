@@ -1,8 +1,7 @@
-"""A deployment in a real browser against a live server: created with the project's form; its
-page's live charts drawn from the
-stats route (usage records as a serving replica writes them), a rollback from the versions
-table, a key created with its secret shown once, and the try-it form (or its placeholder).
-A screenshot goes to .test-artifacts/screenshots/."""
+"""A deployment in a real browser against a live server: created with the project's form; on
+its page, live charts drawn from the stats route (usage records as a serving replica writes
+them), a rollback from the versions table, a key created with its secret shown once, and the
+try-it form (or its placeholder). A screenshot goes to .test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
