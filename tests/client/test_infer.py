@@ -5,6 +5,7 @@ exceptions."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -18,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from typer.testing import CliRunner, Result
 
+from lensforge.cli.deployments import usage_snippets
 from lensforge.cli.main import app
 from lensforge.client import APIError, ConflictError, LensforgeClient, NotFoundError
 from lensforge.config import Settings
@@ -112,6 +114,14 @@ def test_infer_through_the_client_and_the_cli(
     cli("infer", "pets", str(cat), str(dog), "--save-dir", str(saved))
     assert sorted(p.name for p in saved.iterdir()) == ["cat.jpg", "dog.jpg", "results.json"]
     assert len(json.loads((saved / "results.json").read_text())) == 2
+
+    # the tritonclient script `deployments show` prints runs as printed, with a key of its own
+    key = owner.deployments.create_key("pets", "triton").secret
+    script = usage_snippets(owner.deployments.get("pets"))["tritonclient"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(script.replace("lfk_...", key), {})  # the example as printed, key filled in
+    assert printed.getvalue().strip() == "(1, 6, 2)"  # [batch, 4 + classes, anchors]
 
     # a login's access token the serving process refuses is refreshed once, the images resent
     stale = LensforgeClient(

@@ -8,7 +8,10 @@ import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
+from lensforge.cli.deployments import usage_snippets
+from lensforge.client import Deployment
 from tests.client.deployment_setup import verified_onnx_export
 from tests.fixtures.app import member_with_role, sign_up
 from tests.web.helpers import browser_for
@@ -60,7 +63,10 @@ def test_the_deployment_pages_show_status_urls_versions_keys_and_usage(
     assert 'data-testid="deployment-status">ready<' in html
     assert deployment["urls"]["image"] in html
     assert "curl -H &#34;Authorization: Bearer $LENSFORGE_API_KEY&#34;" in html
-    assert "InferenceServerClient" in html
+    # the tritonclient script is the one `lensforge deployments show` prints (tested to run)
+    current = client.get(f"{API}/deployments/{deployment['id']}", headers=admin.headers).json()
+    triton = usage_snippets(Deployment.model_validate(current))["tritonclient"]
+    assert str(escape(triton)) in html
     assert 'data-testid="current-version">2<' in html
     versions = _section(html, "versions")
     assert 'data-testid="rollback-1"' in versions

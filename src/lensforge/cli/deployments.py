@@ -228,21 +228,37 @@ def _rate(deployment: Deployment) -> str:
 
 def usage_snippets(deployment: Deployment) -> dict[str, str]:
     """Ready-to-copy calls of a deployment (the web page shows the same ones)."""
-    image_url = deployment.urls.image
-    host = deployment.urls.v2.split("://", 1)[-1].rstrip("/")
     curl = (
-        f'curl -H "Authorization: Bearer $LENSFORGE_API_KEY" '
-        f"-F images=@image.jpg {shlex.quote(image_url)}"
+        'curl -H "Authorization: Bearer $LENSFORGE_API_KEY" '
+        f"-F images=@image.jpg {shlex.quote(deployment.urls.image)}"
     )
-    triton = "\n".join(
+    imgsz = deployment.version.model_info.get("imgsz") if deployment.version else None
+    triton = _triton_snippet(deployment.urls.v2, deployment.urls.model_name, imgsz)
+    return {"curl": curl, "tritonclient": triton}
+
+
+def _triton_snippet(v2_url: str, model_name: str, imgsz: list[int] | None) -> str:
+    """A tritonclient script that runs: metadata, then one (blank) image through the model."""
+    scheme, _, host = v2_url.partition("://")
+    ssl = ", ssl=True" if scheme == "https" else ""
+    height, width = (imgsz or [640, 640])[:2]
+    model = json.dumps(model_name)
+    return "\n".join(
         [
-            "import numpy as np, tritonclient.http as http",
-            f'client = http.InferenceServerClient("{host}")',
-            'headers = {"Authorization": "Bearer lfk_..."}',
-            f'print(client.get_model_metadata("{deployment.urls.model_name}", headers=headers))',
+            "import numpy as np",
+            "import tritonclient.http as http",
+            "",
+            'headers = {"Authorization": "Bearer lfk_..."}  # an API key of the deployment',
+            f"client = http.InferenceServerClient({json.dumps(host.rstrip('/'))}{ssl})",
+            "# tritonclient adds to the headers it is given: a copy for each call",
+            f"meta = client.get_model_metadata({model}, headers=dict(headers))",
+            f"tensor = np.zeros((1, 3, {height}, {width}), np.float32)  # RGB / 255, letterboxed",
+            'images = http.InferInput(meta["inputs"][0]["name"], list(tensor.shape), "FP32")',
+            "images.set_data_from_numpy(tensor)",
+            f"result = client.infer({model}, [images], headers=dict(headers))",
+            'print(result.as_numpy(meta["outputs"][0]["name"]).shape)',
         ]
     )
-    return {"curl": curl, "tritonclient": triton}
 
 
 def _print_hints(deployment: Deployment) -> None:
