@@ -205,9 +205,10 @@ def _print_deployment(deployment: Deployment) -> None:
 
 
 def _version_line(version: DeploymentVersion) -> str:
+    """`2 (onnx, detection: cat, dog)`: the number, format, task and first classes."""
     classes = ", ".join(version.class_names[:8]) + ("…" if len(version.class_names) > 8 else "")
-    task = f"{version.task}, " if version.task else ""
-    return f"{version.number} ({escape(version.format)}, {escape(task)}{escape(classes) or '-'})"
+    what = ", ".join(part for part in (version.format, version.task) if part)
+    return f"{version.number} ({escape(what)}{': ' + escape(classes) if classes else ''})"
 
 
 def _batching(deployment: Deployment) -> str:
