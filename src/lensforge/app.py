@@ -17,6 +17,7 @@ from lensforge.body_limits import BodyLimitMiddleware
 from lensforge.config import Settings, get_settings
 from lensforge.datasets.importer import ImportContext, resume_unfinished_imports
 from lensforge.datasets.sources import s3_egress_policy
+from lensforge.deployments.settle import start_settler, stop_settler
 from lensforge.errors import LensforgeError
 from lensforge.kit import migrate
 from lensforge.kit.background import BackgroundRunner
@@ -85,9 +86,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             resumed_imports=resumed,
         )
         maintenance = start_maintenance(sessions, store, settings.maintenance_interval_seconds)
+        # Deployment versions waiting for their export turn ready (or failed) without a read.
+        settler = start_settler(sessions, settings.serving.refresh_interval_seconds)
         try:
             yield
         finally:
+            await stop_settler(settler)
             await stop_maintenance(maintenance)
             orchestrator.close()
             await event_hub.stop()

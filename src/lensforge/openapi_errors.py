@@ -35,7 +35,7 @@ from lensforge.errors import (
 # refusal; tests/test_api_fuzz.py fails on any status an operation answers but does not list.
 DOMAIN_ERRORS: dict[str, tuple[type[LensforgeError], ...]] = {
     "auth": (Unauthorized, Forbidden, NotFound, Conflict, ValidationFailed),
-    "api-keys": (Forbidden, NotFound, ValidationFailed),
+    "api-keys": (Forbidden, NotFound, Conflict, ValidationFailed),
     "organizations": (Forbidden, NotFound, Conflict),
     "projects": (NotFound, Conflict),
     "datasets": (BadRequest, Forbidden, NotFound, Conflict, ValidationFailed),
@@ -45,6 +45,7 @@ DOMAIN_ERRORS: dict[str, tuple[type[LensforgeError], ...]] = {
     "trainers": (NotFound, ValidationFailed),
     "models": (NotFound, Conflict, PayloadTooLarge, ValidationFailed),
     "storage": (BadRequest, Forbidden, NotFound, ServiceUnavailable),
+    "deployments": (Forbidden, NotFound, Conflict, ValidationFailed),
     "health": (),
 }
 # Only requests that change something can conflict with the state or find it gone.

@@ -9,6 +9,7 @@ from lensforge.auth import api as auth_api
 from lensforge.auth import api_keys_api
 from lensforge.datasets import api as datasets_api
 from lensforge.datasets import browse_api as datasets_browse_api
+from lensforge.deployments import api as deployments_api
 from lensforge.jobs import api as jobs_api
 from lensforge.jobs import telemetry_api as jobs_telemetry_api
 from lensforge.jobs import trainer_api as jobs_trainer_api
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     realtime_api.router,
     uploads_api.router,
     model_artifacts_api.router,
+    deployments_api.router,
 ]
 
 api_router = APIRouter()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lensforge.auth.access_events import announce_access_change
 from lensforge.auth.policy import is_valid_scope, normalize_scope, scopes_cover
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.auth.tokens import hash_secret, new_secret, secrets_equal
-from lensforge.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from lensforge.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from lensforge.kit.types import utcnow
 from lensforge.models import ApiKey
 
@@ -133,3 +134,65 @@ def get_api_key(session: Session, organization_id: uuid.UUID, key_id: uuid.UUID)
     if key is None or key.organization_id != organization_id:
         raise NotFound("no such API key")
     return key
+
+
+# Rotation: how long the replaced key keeps working by default, and at most.
+DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400
+MAX_ROTATION_OVERLAP_SECONDS = 90 * 86_400
+
+
+def rotate_api_key(
+    session: Session,
+    old: ApiKey,
+    *,
+    overlap_seconds: int | None = None,
+    old_expires_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    created_by_key: ApiKey | None = None,
+) -> CreatedApiKey:
+    """A new key with the old one's owner, name, scopes and deployments; the old one keeps
+    working for `overlap_seconds` (default a day; 0: it ends now) or until `old_expires_at`,
+    never later than it would have, so clients can switch without an outage. Refused as
+    `create_api_key` would refuse the same key."""
+    now = utcnow()
+    if old_expires_at is None:
+        overlap = DEFAULT_ROTATION_OVERLAP_SECONDS if overlap_seconds is None else overlap_seconds
+        old_expires_at = now + timedelta(seconds=overlap)
+    if old.revoked_at is not None:
+        raise Conflict("a revoked key cannot be rotated", code="api_key_revoked")
+    if old.expires_at is not None and old.expires_at <= now:
+        raise Conflict("an expired key cannot be rotated", code="api_key_expired")
+    successor = session.scalar(select(ApiKey.id).where(ApiKey.rotated_from_id == old.id))
+    if successor is not None:
+        raise Conflict(
+            "this key was already rotated; rotate its successor instead",
+            code="api_key_already_rotated",
+            details={"successor_id": str(successor)},
+        )
+    try:
+        old_expires_at = old_expires_at.astimezone(UTC)
+    except OverflowError as exc:  # an offset that pushes it past the year 9999
+        raise ValidationFailed(
+            "old_expires_at is out of range",
+            details={"fields": [{"field": "body.old_expires_at", "message": "out of range"}]},
+        ) from exc
+    if old_expires_at < now:
+        raise ValidationFailed(
+            "old_expires_at must not be in the past",
+            details={"fields": [{"field": "body.old_expires_at", "message": "in the past"}]},
+        )
+    created = create_api_key(
+        session,
+        organization_id=old.organization_id,
+        user_id=old.user_id,
+        name=old.name,
+        scopes=list(old.scopes),
+        expires_at=expires_at,
+        created_by_key=created_by_key,
+    )
+    created.key.deployment_ids = list(old.deployment_ids) if old.deployment_ids else None
+    created.key.rotated_from_id = old.id
+    old.expires_at = min(old.expires_at, old_expires_at) if old.expires_at else old_expires_at
+    session.flush()
+    announce_access_change(session, old.organization_id)
+    return created

@@ -1,4 +1,4 @@
-"""Routes: /api-keys (create: the secret is shown once; list; revoke)."""
+"""Routes: /api-keys (create: the secret is shown once; list; revoke; rotate)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,24 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from lensforge.auth.api_keys import create_api_key, get_api_key, revoke_api_key
+from lensforge.auth.api_keys import (
+    DEFAULT_ROTATION_OVERLAP_SECONDS,
+    MAX_ROTATION_OVERLAP_SECONDS,
+    create_api_key,
+    get_api_key,
+    revoke_api_key,
+    rotate_api_key,
+)
 from lensforge.auth.dependencies import requires
 from lensforge.auth.policy import Action, Role
 from lensforge.auth.principal import Principal
 from lensforge.auth.repository import ApiKeyRepository
 from lensforge.dependencies import SessionDep
-from lensforge.errors import NotFound
+from lensforge.errors import Conflict, NotFound
 from lensforge.kit.schemas import Schema, UtcDateTime
+from lensforge.openapi_errors import error_responses
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
@@ -42,10 +50,36 @@ class ApiKeyRead(Schema):
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    deployment_ids: list[str] | None = Field(
+        default=None, description="The only deployments this key reaches (null: any)."
+    )
+    rotated_from_id: uuid.UUID | None = Field(
+        default=None, description="The key this one replaced by rotation."
+    )
 
 
 class ApiKeyCreated(ApiKeyRead):
     secret: str = Field(description="The full key. It is shown only in this response.")
+
+
+class ApiKeyRotate(Schema):
+    overlap_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_ROTATION_OVERLAP_SECONDS,
+        description=f"How long the old key keeps working (default "
+        f"{DEFAULT_ROTATION_OVERLAP_SECONDS}; 0: it stops now).",
+    )
+    old_expires_at: UtcDateTime | None = Field(
+        default=None, description="Instead of an overlap: when the old key stops working."
+    )
+    expires_at: UtcDateTime | None = Field(default=None, description="The new key's expiry.")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> ApiKeyRotate:
+        if self.overlap_seconds is not None and self.old_expires_at is not None:
+            raise ValueError("give overlap_seconds or old_expires_at, not both")
+        return self
 
 
 @router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
@@ -91,3 +125,41 @@ def revoke(
     if key.user_id != principal.user_id and principal.role is not Role.ADMIN:
         raise NotFound("no such API key")
     return ApiKeyRead.model_validate(revoke_api_key(session, key))
+
+
+@router.post(
+    "/{key_id}/rotate",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(Conflict),
+)
+def rotate(
+    key_id: uuid.UUID,
+    session: SessionDep,
+    body: ApiKeyRotate | None = None,
+    principal: Principal = requires(Action.API_KEY_MANAGE),
+) -> ApiKeyCreated:
+    """A new key with the same name, scopes and deployments (its secret shown once); the old
+    key keeps working until the end of the overlap, then answers `api_key_expired`."""
+    body = body or ApiKeyRotate()
+    key = get_api_key(session, principal.organization_id, key_id)
+    if key.user_id != principal.user_id and principal.role is not Role.ADMIN:
+        raise NotFound("no such API key")
+    if key.deployment_ids is not None:
+        principal.require(Action.DEPLOYMENT_MANAGE)  # as making a deployment's key needs
+    creator = (
+        ApiKeyRepository(session).get(principal.api_key_id)
+        if principal.api_key_id is not None
+        else None
+    )
+    created = rotate_api_key(
+        session,
+        key,
+        overlap_seconds=body.overlap_seconds,
+        old_expires_at=body.old_expires_at,
+        expires_at=body.expires_at,
+        created_by_key=creator,
+    )
+    return ApiKeyCreated(
+        **ApiKeyRead.model_validate(created.key).model_dump(), secret=created.secret
+    )
