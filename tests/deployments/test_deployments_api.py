@@ -384,6 +384,8 @@ def test_activation_and_settings_bump_updated_at_and_are_validated(
     reset = client.patch(url, json={"rate_limit_per_second": None}, headers=account.headers)
     assert reset.json()["rate_limit_per_second"] is None
     assert reset.json()["max_batch_size"] == 16
+    unchanged = client.patch(url, json={}, headers=account.headers).json()
+    assert unchanged["updated_at"] == reset.json()["updated_at"]
     for bad in (
         {"max_batch_size": 0},
         {"max_batch_size": 257},

@@ -361,6 +361,8 @@ class DeploymentService:
         self, principal: Principal, deployment_id: uuid.UUID, body: DeploymentSettings
     ) -> Deployment:
         deployment = self.visible(principal, deployment_id, settle=True)
+        if not body.model_fields_set:
+            return deployment  # nothing asked: nothing for the replicas to reload
         if body.description is not None:
             deployment.description = body.description
         _apply_settings(deployment, body)
