@@ -29,18 +29,29 @@ def test_multipart_and_base64_images_get_the_platforms_results(world: World) -> 
     url = f"{world.url}/v1/infer/detector"
     multipart = httpx.post(
         url,
-        files=[("images", ("a.png", _png(), "image/png")), ("images", ("b.png", _png(), "image/png"))],
+        files=[
+            ("images", ("a.png", _png(), "image/png")),
+            ("images", ("b.png", _png(), "image/png")),
+        ],
         headers=world.headers(),
     )
     assert multipart.status_code == 200, multipart.text
     body = multipart.json()
-    assert body["deployment"] == "Detector" and body["version"] == 1 and body["request_id"]
+    assert body["deployment"] == "Detector"
+    assert body["version"] == 1
+    assert body["request_id"]
     assert multipart.headers["X-Request-Id"] == body["request_id"]
     first = body["results"][0]
-    assert (first["image"], first["width"], first["height"], first["task"]) == ("a.png", 64, 48, "detection")
+    assert (first["image"], first["width"], first["height"], first["task"]) == (
+        "a.png",
+        64,
+        48,
+        "detection",
+    )
     (found,) = first["detections"]
     # A 64x48 image letterboxed into 64x64: 8 px padding on top, scale 1.
-    assert found["class_name"] == "dog" and round(found["score"], 2) == 0.9
+    assert found["class_name"] == "dog"
+    assert round(found["score"], 2) == 0.9
     assert [round(v, 1) for v in found["box"]] == [24.0, 16.0, 40.0, 32.0]
     assert "rendered" not in body
 
@@ -54,7 +65,8 @@ def test_multipart_and_base64_images_get_the_platforms_results(world: World) -> 
     result = as_json.json()
     assert result["results"][0]["detections"] == []  # conf 0.95 keeps nothing
     rendered = Image.open(io.BytesIO(base64.b64decode(result["rendered"][0])))
-    assert rendered.format == "JPEG" and rendered.size == (64, 48)
+    assert rendered.format == "JPEG"
+    assert rendered.size == (64, 48)
 
 
 def test_every_bad_image_request_gets_its_status_and_code(world: World) -> None:
@@ -71,10 +83,26 @@ def test_every_bad_image_request_gets_its_status_and_code(world: World) -> None:
     _expect(send(_png_claiming(30000, 30000)), 413, "image_too_large")  # a decompression bomb
     _expect(send(*[_png()] * 5), 413, "too_many_images")
     _expect(httpx.post(url, json={"images": []}, headers=headers), 400, "invalid_request")
-    _expect(httpx.post(url, json={"images": [{"base64": "###"}]}, headers=headers), 400, "invalid_request")
+    _expect(
+        httpx.post(url, json={"images": [{"base64": "###"}]}, headers=headers),
+        400,
+        "invalid_request",
+    )
     _expect(httpx.post(url, content=b"x", headers=headers), 415, "unsupported_media_type")
-    _expect(httpx.post(f"{url}?conf=2", files=[("images", ("a.png", _png(), "image/png"))], headers=headers), 400, "invalid_parameter")
-    _expect(httpx.post(f"{url}?imgsz=abc", files=[("images", ("a.png", _png(), "image/png"))], headers=headers), 400, "invalid_parameter")
+    _expect(
+        httpx.post(
+            f"{url}?conf=2", files=[("images", ("a.png", _png(), "image/png"))], headers=headers
+        ),
+        400,
+        "invalid_parameter",
+    )
+    _expect(
+        httpx.post(
+            f"{url}?imgsz=abc", files=[("images", ("a.png", _png(), "image/png"))], headers=headers
+        ),
+        400,
+        "invalid_parameter",
+    )
     _expect(
         httpx.post(url, json={"images": [{"url": "http://127.0.0.1:9/a.png"}]}, headers=headers),
         403,
@@ -84,8 +112,16 @@ def test_every_bad_image_request_gets_its_status_and_code(world: World) -> None:
         url, files=[("images", ("a.bin", b"\0" * (3 * 1024**2), "image/png"))], headers=headers
     )
     _expect(too_big, 413, "request_too_large")
-    _expect(httpx.post(f"{world.url}/v1/infer/nope", json={"images": []}, headers=headers), 404, "deployment_not_found")
-    _expect(httpx.post(url, json={"images": []}, headers=world.headers(world.b)), 404, "deployment_not_found")
+    _expect(
+        httpx.post(f"{world.url}/v1/infer/nope", json={"images": []}, headers=headers),
+        404,
+        "deployment_not_found",
+    )
+    _expect(
+        httpx.post(url, json={"images": []}, headers=world.headers(world.b)),
+        404,
+        "deployment_not_found",
+    )
     _expect(httpx.post(url, json={"images": []}), 401, "api_key_missing")
 
 
@@ -93,10 +129,14 @@ def test_url_images_never_reach_loopback_unless_allowed(settings: Settings, tmp_
     with running_world(settings, tmp_path, allow_url_images=True) as world:
         url = f"{world.url}/v1/infer/detector"
         # The serving process itself, on loopback: refused before any connection.
-        refused = httpx.post(url, json={"images": [{"url": f"{world.url}/metrics"}]}, headers=world.headers())
+        refused = httpx.post(
+            url, json={"images": [{"url": f"{world.url}/metrics"}]}, headers=world.headers()
+        )
         _expect(refused, 403, "address_not_allowed")
         _expect(
-            httpx.post(url, json={"images": [{"url": "ftp://example.com/a.png"}]}, headers=world.headers()),
+            httpx.post(
+                url, json={"images": [{"url": "ftp://example.com/a.png"}]}, headers=world.headers()
+            ),
             422,
             "url_fetch_failed",
         )

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from lensforge.serving.protocol import encode_infer_request
 from lensforge.config import RateLimitSettings, Settings
+from lensforge.serving.protocol import encode_infer_request
 from tests.serve.conftest import World, running_world
 
 CLIENTS = 8
@@ -44,7 +44,9 @@ def _update_and_rollback(world: World) -> None:
                         failures.append(f"{response.status_code} {response.text[:200]}")
                     else:
                         # The model version answering is in the response header's JSON.
-                        header = response.content[: int(response.headers["Inference-Header-Content-Length"])]
+                        header = response.content[
+                            : int(response.headers["Inference-Header-Content-Length"])
+                        ]
                         versions[httpx.Response(200, content=header).json()["model_version"]] += 1
 
     def seen(version: str, at_least: int) -> None:
@@ -69,4 +71,5 @@ def _update_and_rollback(world: World) -> None:
         for thread in threads:
             thread.join()
     assert failures == []
-    assert versions["1"] > 0 and versions["2"] > 0
+    assert versions["1"] > 0
+    assert versions["2"] > 0
