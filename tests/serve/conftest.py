@@ -142,9 +142,7 @@ def serving_settings(settings: Settings, **serving: object) -> Settings:
         "max_image_pixels": 1_000_000,
         **serving,
     }
-    return settings.model_copy(
-        update={"serving": settings.serving.model_copy(update=merged)}
-    )
+    return settings.model_copy(update={"serving": settings.serving.model_copy(update=merged)})
 
 
 @contextmanager

@@ -30,14 +30,18 @@ def test_an_unmodified_tritonclient_works_end_to_end(world: World) -> None:
     # A fresh dict per call: tritonclient writes Inference-Header-Content-Length into it.
     headers = world.headers
     try:
-        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_server_live()
+        assert client.is_server_ready()
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
         assert client.is_model_ready("detector", headers=headers())  # the name, any case
         metadata = client.get_model_metadata("Detector", headers=headers())
         assert metadata["versions"] == ["1"]
-        assert metadata["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [-1, 3, -1, -1]}]
+        assert metadata["inputs"] == [
+            {"name": "images", "datatype": "FP32", "shape": [-1, 3, -1, -1]}
+        ]
         config = client.get_model_config("Detector", headers=headers())
-        assert config["max_batch_size"] == 8 and config["input"][0]["dims"] == [3, -1, -1]
+        assert config["max_batch_size"] == 8
+        assert config["input"][0]["dims"] == [3, -1, -1]
 
         binary = client.infer("Detector", _inputs(2, binary=True), headers=headers())
         assert np.array_equal(binary.as_numpy("output0"), np.stack([anchors(0.9)] * 2))
@@ -53,9 +57,9 @@ def test_an_unmodified_tritonclient_works_end_to_end(world: World) -> None:
 
         with pytest.raises(InferenceServerException, match="no deployment"):
             client.get_model_metadata("nope", headers=headers())
+        wrong = triton.InferInput("images", [1, 3, 64, 64], "INT32")
+        wrong.set_data_from_numpy(np.zeros((1, 3, 64, 64), np.int32))
         with pytest.raises(InferenceServerException, match="must be FP32"):
-            wrong = triton.InferInput("images", [1, 3, 64, 64], "INT32")
-            wrong.set_data_from_numpy(np.zeros((1, 3, 64, 64), np.int32))
             client.infer("Detector", [wrong], headers=headers())
     finally:
         client.close()
@@ -77,11 +81,14 @@ def _expect(response: httpx.Response, status: int, code: str) -> None:
 def test_every_bad_protocol_request_gets_its_status_and_code(world: World) -> None:
     good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
     ok = _post(world, good, length)
-    assert ok.status_code == 200 and ok.headers["X-Request-Id"]
+    assert ok.status_code == 200
+    assert ok.headers["X-Request-Id"]
 
     url = f"{world.url}/v2/models/detector"
     _expect(httpx.get(url), 401, "api_key_missing")
-    _expect(httpx.get(url, headers={"Authorization": "Bearer lfk_nope_nope"}), 401, "api_key_invalid")
+    _expect(
+        httpx.get(url, headers={"Authorization": "Bearer lfk_nope_nope"}), 401, "api_key_invalid"
+    )
     # Another organization's deployment does not exist for its keys.
     _expect(httpx.get(url, headers=world.headers(world.b)), 404, "deployment_not_found")
     _expect(
@@ -89,7 +96,9 @@ def test_every_bad_protocol_request_gets_its_status_and_code(world: World) -> No
         404,
         "deployment_not_found",
     )
-    assert httpx.get(f"{world.url}/v2/models/{world.deployment_id}", headers=world.headers()).is_success
+    assert httpx.get(
+        f"{world.url}/v2/models/{world.deployment_id}", headers=world.headers()
+    ).is_success
     _expect(httpx.get(f"{url}/versions/7", headers=world.headers()), 404, "model_version_not_found")
 
     wrong_type, n = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float64)})
@@ -102,7 +111,9 @@ def test_every_bad_protocol_request_gets_its_status_and_code(world: World) -> No
     _expect(_post(world, good + b"xx", length), 400, "binary_size_mismatch")
     _expect(_post(world, good, None), 400, "invalid_inference_request")
     _expect(_post(world, b"{}", 99), 400, "binary_size_mismatch")
-    huge = json.dumps({"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [0] * 10}]})
+    huge = json.dumps(
+        {"inputs": [{"name": "images", "shape": [1], "datatype": "FP32", "data": [0] * 10}]}
+    )
     _expect(_post(world, huge.encode() + b" " * 3 * 1024**2, None), 413, "request_too_large")
 
     world.set_deployment(active=False)
@@ -120,7 +131,10 @@ def test_requests_are_metered_with_their_outcome(world: World) -> None:
     good, length = encode_infer_request({"images": np.zeros((2, 3, 64, 64), np.float32)})
     ok = _post(world, good, length)
     bad = _post(world, good[:-4], length)
-    ids = {ok.headers["X-Request-Id"]: (200, None), bad.headers["X-Request-Id"]: (400, "binary_size_mismatch")}
+    ids = {
+        ok.headers["X-Request-Id"]: (200, None),
+        bad.headers["X-Request-Id"]: (400, "binary_size_mismatch"),
+    }
 
     def recorded() -> dict[str, tuple[int, str | None, int, int | None]]:
         with transaction(world.sessions) as session:

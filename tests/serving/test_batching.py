@@ -28,7 +28,11 @@ def test_concurrent_items_run_as_batches_and_each_gets_its_own_rows(tmp_path: Pa
 
     async def main() -> None:
         batcher = DynamicBatcher(
-            model.run, max_batch_size=8, max_queue_delay_ms=50, queue_limit=64, on_batch=sizes.append
+            model.run,
+            max_batch_size=8,
+            max_queue_delay_ms=50,
+            queue_limit=64,
+            on_batch=sizes.append,
         )
         outcomes = await asyncio.gather(*(batcher.submit(_rows(i)) for i in range(16)))
         for i, outcome in enumerate(outcomes):
@@ -64,7 +68,9 @@ def test_a_fixed_batch_model_runs_items_one_by_one(tmp_path: Path) -> None:
     model = load_model(adder(tmp_path / "a.onnx", weights=4, fixed_batch=True))
 
     async def main() -> None:
-        batcher = DynamicBatcher(model.run, max_batch_size=8, max_queue_delay_ms=20, stackable=False)
+        batcher = DynamicBatcher(
+            model.run, max_batch_size=8, max_queue_delay_ms=20, stackable=False
+        )
         outcomes = await asyncio.gather(*(batcher.submit(_rows(i)) for i in range(5)))
         assert [o.batch_size for o in outcomes] == [1] * 5
         assert [o.outputs["y"][0, 0] for o in outcomes] == [0, 1, 2, 3, 4]
@@ -87,7 +93,8 @@ def test_a_full_queue_answers_503_at_once_with_retry_after() -> None:
         await asyncio.sleep(0.01)
         with pytest.raises(QueueFull) as caught:
             await batcher.submit(_rows(3))
-        assert caught.value.status_code == 503 and caught.value.headers["Retry-After"] == "1"
+        assert caught.value.status_code == 503
+        assert caught.value.headers["Retry-After"] == "1"
         release.set()
         await asyncio.gather(running, *waiting)
 

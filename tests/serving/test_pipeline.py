@@ -69,14 +69,18 @@ def test_detection_boxes_map_back_to_the_original_image(tmp_path: Path) -> None:
         inputs=model.signature.inputs,
         metadata={},
     )
-    assert card.imgsz == (64, 64) and card.fixed_size
+    assert card.imgsz == (64, 64)
+    assert card.fixed_size
     image = np.zeros((32, 128, 3), np.uint8)  # ratio 0.5, padded 24 px top and bottom
     batch, contexts = preprocess([image], card)
-    assert batch.shape == (1, 3, 64, 64) and batch.dtype == np.float32
+    assert batch.shape == (1, 3, 64, 64)
+    assert batch.dtype == np.float32
     outputs = model.run({"images": batch})
     (result,) = postprocess(list(outputs.values()), contexts, card, conf=0.25, iou=0.7)
     assert (result.width, result.height) == (128, 32)
-    found = [(d.class_name, round(d.score, 2), [round(v, 1) for v in d.box]) for d in result.detections]
+    found = [
+        (d.class_name, round(d.score, 2), [round(v, 1) for v in d.box]) for d in result.detections
+    ]
     assert found == [
         ("cat", 0.95, [86.0, 12.0, 106.0, 32.0]),  # clipped to the image
         ("dog", 0.9, [24.0, 4.0, 40.0, 20.0]),
@@ -94,8 +98,10 @@ def test_the_files_metadata_fills_what_the_version_leaves_out(tmp_path: Path) ->
         inputs=model.signature.inputs,
         metadata=onnx_metadata(model.session),
     )
-    assert card.task == "detection" and card.class_names == ("cat", "dog")
-    assert card.imgsz == (96, 128) and not card.fixed_size
+    assert card.task == "detection"
+    assert card.class_names == ("cat", "dog")
+    assert card.imgsz == (96, 128)
+    assert not card.fixed_size
     assert card.input_size((100, 100)) == (128, 128)  # a multiple of 32, as check_imgsz
 
 
@@ -127,7 +133,11 @@ def test_an_obb_model_is_not_served_by_the_image_api(tmp_path: Path) -> None:
 def test_a_fixed_size_model_refuses_another_imgsz(tmp_path: Path) -> None:
     model = load_model(yolo_detector(tmp_path / "m.onnx", _anchors(), size=64))
     card = ModelCard.build(
-        task="detection", class_names=["a", "b"], model_info={}, inputs=model.signature.inputs, metadata={}
+        task="detection",
+        class_names=["a", "b"],
+        model_info={},
+        inputs=model.signature.inputs,
+        metadata={},
     )
     with pytest.raises(InvalidParameter):
         preprocess([np.zeros((8, 8, 3), np.uint8)], card, (320, 320))

@@ -35,7 +35,14 @@ COMMANDS: dict[str, LazyCommand] = {
         "lensforge.cli.server", "server", "Run the API server only (workers run elsewhere)."
     ),
     "up": LazyCommand(
-        "lensforge.cli.server", "up", "Run the server and a local worker: all one machine needs."
+        "lensforge.cli.server",
+        "up",
+        "Run the server, a worker and serving: all one machine needs.",
+    ),
+    "serve": LazyCommand(
+        "lensforge.cli.serve",
+        "serve",
+        "Run the serving process only: deployments answer predictions.",
     ),
     "login": LazyCommand("lensforge.cli.auth", "login", "Log in and remember the credentials."),
     "logout": LazyCommand(

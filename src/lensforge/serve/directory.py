@@ -176,8 +176,11 @@ class Directory:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.refresh()
-        self.ready = True
+        try:
+            await self.refresh()
+            self.ready = True
+        except Exception:  # a database not migrated or not up yet: keep trying, not ready
+            log.warning("serve.first_refresh_failed", exc_info=True)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 
     async def stop(self) -> None:
@@ -195,6 +198,7 @@ class Directory:
             await asyncio.sleep(self._interval)
             try:
                 await self.refresh()
+                self.ready = True
             except Exception:  # the database away for a moment: serve what we have, retry
                 log.warning("serve.refresh_failed", exc_info=True)
 
