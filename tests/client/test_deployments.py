@@ -106,7 +106,8 @@ def test_a_deployment_through_the_client(
     assert rotated.secret != key.secret
 
     usage = owner.deployments.usage("pets", group="hour")
-    assert usage.rows == []
+    assert (usage.group, usage.rows) == ("hour", [])
+    assert owner.deployments.usage().rows == []  # the whole organization's
     header = next(csv.reader(io.StringIO(owner.deployments.usage_csv("pets"))))
     assert "requests" in header
     stats = owner.deployments.stats("pets", minutes=5)

@@ -21,7 +21,13 @@ from typer.testing import CliRunner, Result
 
 from lensforge.cli.deployments import usage_snippets
 from lensforge.cli.main import app
-from lensforge.client import APIError, ConflictError, LensforgeClient, NotFoundError
+from lensforge.client import (
+    APIError,
+    ConflictError,
+    LensforgeClient,
+    NotFoundError,
+    UsageRow,
+)
 from lensforge.config import Settings
 from lensforge.serve.app import create_serve_app
 from tests.client.deployment_setup import verified_onnx_export
@@ -73,6 +79,20 @@ def refused_within(call: Callable[[], object], seconds: float = 5.0) -> Conflict
             return exc
         assert time.monotonic() < deadline, "the serving process kept answering"
         time.sleep(0.05)
+
+
+def settled_usage(owner: LensforgeClient, deployment: str) -> UsageRow:
+    """Today's usage once the serving process's meter has written all of it (it flushes its
+    journal every half second): two reads a flush apart that agree."""
+    deadline = time.monotonic() + 10
+    last = None
+    while True:
+        rows = owner.deployments.usage(deployment).rows
+        if rows and rows[0] == last:
+            return rows[0]
+        assert time.monotonic() < deadline, "the usage records never settled"
+        last = rows[0] if rows else None
+        time.sleep(0.6)
 
 
 def jpeg(path: Path, size: tuple[int, int] = (64, 64)) -> Path:
@@ -132,6 +152,13 @@ def test_infer_through_the_client_and_the_cli(
         "dog.jpg",
     ]
     assert stale.tokens[0] != f"{account.access_token}0"
+
+    # the requests are metered: usage per day, in the client and the CLI
+    row = settled_usage(owner, "pets")
+    assert (row.requests >= 6, row.images >= 8, row.errors) == (True, True, 0)
+    assert str(row.requests) in cli("deployments", "usage", "pets").stdout
+    points = owner.deployments.stats("pets", minutes=5).points
+    assert sum(point.requests for point in points) == row.requests
 
     # refusals: the serving process's codes, as the client's exceptions and CLI errors
     with pytest.raises(APIError) as not_an_image:
