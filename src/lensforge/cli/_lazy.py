@@ -35,7 +35,14 @@ COMMANDS: dict[str, LazyCommand] = {
         "lensforge.cli.server", "server", "Run the API server only (workers run elsewhere)."
     ),
     "up": LazyCommand(
-        "lensforge.cli.server", "up", "Run the server and a local worker: all one machine needs."
+        "lensforge.cli.server",
+        "up",
+        "Run the server, a worker and serving: all one machine needs.",
+    ),
+    "serve": LazyCommand(
+        "lensforge.cli.serve",
+        "serve",
+        "Run the serving process only: deployments answer predictions.",
     ),
     "login": LazyCommand("lensforge.cli.auth", "login", "Log in and remember the credentials."),
     "logout": LazyCommand(
@@ -68,6 +75,18 @@ COMMANDS: dict[str, LazyCommand] = {
         "Export a trained model (ONNX, ...), verified before download.",
         help_attribute="EXPORT_HELP",
     ),
+    "deploy": LazyCommand(
+        "lensforge.cli.deployments",
+        "deploy",
+        "Serve a trained model as a live prediction endpoint.",
+        help_attribute="DEPLOY_HELP",
+    ),
+    "infer": LazyCommand(
+        "lensforge.cli.deployments",
+        "infer",
+        "Send images to a deployment and show what it finds.",
+        help_attribute="INFER_HELP",
+    ),
     "db": LazyCommand("lensforge.cli.db", "app", "Database migrations."),
     "users": LazyCommand("lensforge.cli.users", "app", "User accounts."),
     "projects": LazyCommand("lensforge.cli.projects", "app", "Projects of your organization."),
@@ -83,6 +102,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "exports": LazyCommand(
         "lensforge.cli.exports", "app", "Exported models: list, show, download."
+    ),
+    "deployments": LazyCommand(
+        "lensforge.cli.deployments",
+        "app",
+        "Deployments: versions, keys, usage, rollback.",
     ),
     "models": LazyCommand(
         "lensforge.cli.models", "app", "What trained models can do: predict, export formats."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -14,6 +14,9 @@ from lensforge.cli._data_dir import describe_database, server_record, server_set
 from lensforge.cli.output import console, fail
 from lensforge.config import Environment, Settings
 from lensforge.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from lensforge.cli.serve import SupervisedChild
 
 
 def _settings(host: str | None, port: int | None, data_dir: Path | None) -> Settings:
@@ -82,6 +85,12 @@ def up(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run a local worker beside the server.")
     ] = False,
+    no_serve: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve", help="Do not run the serving process (deployments' predictions)."
+        ),
+    ] = False,
     orchestrator: Annotated[
         str | None,
         typer.Option(
@@ -90,15 +99,42 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Run everything one machine needs: the API server on the embedded defaults, and a local
-    worker (a supervised child process) that runs the training jobs."""
+    """Run everything one machine needs: the API server on the embedded defaults, a local
+    worker (a supervised child process) that runs the training jobs, and the serving process
+    (another supervised child) that answers the deployments' predictions."""
     settings = _settings(host, port, data_dir)
     if orchestrator is not None:
         if orchestrator not in ("local", "temporal"):
             raise typer.BadParameter("local or temporal", param_hint="--orchestrator")
         settings = settings.model_copy(update={"orchestrator": orchestrator})
+    serving = None if no_serve else _start_serving(settings)
+    try:
+        _up(settings, no_worker=no_worker, serving=serving is not None)
+    finally:
+        if serving is not None:
+            serving.stop()
+
+
+def _start_serving(settings: Settings) -> SupervisedChild:
+    from lensforge.cli.serve import embedded_serving
+
+    child = embedded_serving(settings)
+    child.start()
+    return child
+
+
+def _serving_line(settings: Settings, serving: bool) -> None:
+    from lensforge.cli.serve import serving_url
+
+    if serving:
+        console.print(f"  serving:        {serving_url(settings)} (predictions: /v2, /v1/infer)")
+    else:
+        console.print("  serving:        none (--no-serve); run `lensforge serve` elsewhere")
+
+
+def _up(settings: Settings, *, no_worker: bool, serving: bool) -> None:
     if settings.orchestrator == "temporal":
-        _up_with_temporal(settings, no_worker)
+        _up_with_temporal(settings, no_worker, serving)
         return
     console.print(f"[bold]Lensforge[/] on {settings.public_url}")
     console.print(f"  data directory: {settings.data_dir}")
@@ -107,6 +143,7 @@ def up(
     if settings.env is Environment.DEVELOPMENT:
         console.print("  [yellow]development mode[/]")
     console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
+    _serving_line(settings, serving)
     console.print(
         f"  First time? Create your account: `{this_command()} users create-admin`, or sign "
         f"up at {settings.public_url}",
@@ -127,7 +164,7 @@ def up(
         embedded.stop()
 
 
-def _up_with_temporal(settings: Settings, no_worker: bool) -> None:
+def _up_with_temporal(settings: Settings, no_worker: bool, serving: bool) -> None:
     """`up` with the Temporal backend: the dev server (state in the data directory), the API
     server starting workflows on it, and a Temporal worker child polling its task queue."""
     from lensforge.cli.worker import EmbeddedWorker
@@ -151,6 +188,7 @@ def _up_with_temporal(settings: Settings, no_worker: bool) -> None:
     if ui_url:
         console.print(f"  temporal UI:    {ui_url}")
     console.print(f"  API docs:       {settings.public_url}/api/v1/docs")
+    _serving_line(settings, serving)
     try:
         dev.start()
     except (RuntimeError, ConfigurationError) as exc:

@@ -9,9 +9,10 @@
 
 Calls are grouped by noun: `client.auth`, `client.organizations`, `client.projects`,
 `client.api_keys`, `client.uploads`, `client.datasets`, `client.trainers`, `client.jobs`,
-`client.exports`, `client.inference`, `client.models`. Responses are frozen pydantic models
+`client.exports`, `client.inference`, `client.models`, `client.deployments`. Responses are
+frozen pydantic models
 (`lensforge.client.models`, `lensforge.client.dataset_models`, `lensforge.client.job_models`,
-`lensforge.client.model_work_models`).
+`lensforge.client.model_work_models`, `lensforge.client.deployment_models`).
 
     dataset = client.datasets.create(project.id, "parts", "detection")
     done = client.datasets.import_file(dataset.id, project.id, "parts-yolo.zip")
@@ -37,6 +38,13 @@ Testing and exporting a trained model:
     export = client.exports.wait(client.exports.create(job.id, "onnx", options={"opset": 17}).id)
     if export.succeeded:
         client.exports.download(export.id, "model.onnx")   # size and sha256 checked
+
+Serving a model as a live endpoint, and calling it with the client's credentials:
+
+    deployment = client.deployments.create("parts", job_id=job.id)   # exported on the way
+    deployment = client.deployments.wait_ready(deployment.id)
+    answer = client.deployments.infer("parts", ["cat.jpg"], conf=0.3, render=True)
+    print(answer.results[0].detections, len(answer.rendered_images()))
 
 `LensforgeClient.from_config()` reuses the login saved by `lensforge login`.
 
@@ -83,6 +91,16 @@ if TYPE_CHECKING:
         UploadSource,
         VersionDiff,
         VersionStats,
+    )
+    from lensforge.client.deployment_models import (
+        Deployment,
+        DeploymentStats,
+        DeploymentUrls,
+        DeploymentVersion,
+        InferAnswer,
+        StatsPoint,
+        Usage,
+        UsageRow,
     )
     from lensforge.client.errors import (
         APIError,
@@ -169,6 +187,14 @@ _EXPORTS: dict[str, str] = {
     "UploadSource": "lensforge.client.dataset_models",
     "VersionDiff": "lensforge.client.dataset_models",
     "VersionStats": "lensforge.client.dataset_models",
+    "Deployment": "lensforge.client.deployment_models",
+    "DeploymentStats": "lensforge.client.deployment_models",
+    "DeploymentUrls": "lensforge.client.deployment_models",
+    "DeploymentVersion": "lensforge.client.deployment_models",
+    "InferAnswer": "lensforge.client.deployment_models",
+    "StatsPoint": "lensforge.client.deployment_models",
+    "Usage": "lensforge.client.deployment_models",
+    "UsageRow": "lensforge.client.deployment_models",
     "APIError": "lensforge.client.errors",
     "AuthenticationError": "lensforge.client.errors",
     "ConflictError": "lensforge.client.errors",
@@ -263,6 +289,10 @@ __all__ = [
     "DatasetImport",
     "DatasetItem",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentStats",
+    "DeploymentUrls",
+    "DeploymentVersion",
     "Detection",
     "EventStream",
     "ExportDownload",
@@ -273,6 +303,7 @@ __all__ = [
     "ImportIssue",
     "ImportReport",
     "ImportSource",
+    "InferAnswer",
     "InferenceImage",
     "InferenceParams",
     "InferenceRun",
@@ -306,6 +337,7 @@ __all__ = [
     "ServerError",
     "SignupResult",
     "SplitConfig",
+    "StatsPoint",
     "TokenPair",
     "Trainer",
     "TrainerCapabilities",
@@ -317,6 +349,8 @@ __all__ = [
     "UploadPart",
     "UploadSession",
     "UploadSource",
+    "Usage",
+    "UsageRow",
     "User",
     "ValidationError",
     "VerificationReport",

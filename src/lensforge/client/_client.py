@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lensforge.client.resources.artifacts import Artifacts
     from lensforge.client.resources.auth import Auth
     from lensforge.client.resources.datasets import Datasets
+    from lensforge.client.resources.deployments import Deployments
     from lensforge.client.resources.exports import Exports
     from lensforge.client.resources.inference import Inference
     from lensforge.client.resources.jobs import Jobs
@@ -140,6 +141,12 @@ class LensforgeClient:
         from lensforge.client.resources.models import Models
 
         return Models(self._session)
+
+    @cached_property
+    def deployments(self) -> Deployments:
+        from lensforge.client.resources.deployments import Deployments
+
+        return Deployments(self._session)
 
     @cached_property
     def artifacts(self) -> Artifacts:

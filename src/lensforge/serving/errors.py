@@ -12,9 +12,11 @@ class ServingError(Exception):
     status_code = 400
     code = "invalid_inference_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Extra response headers (Retry-After on 503 and 429).
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class InvalidInferenceRequest(ServingError):
@@ -92,6 +94,106 @@ class ModelTooLarge(ServingError):
 
     status_code = 507
     code = "model_too_large"
+
+
+class InferenceFailed(ServingError):
+    """ONNX Runtime failed on inputs that passed every check: the model's fault, not the
+    client's."""
+
+    status_code = 500
+    code = "inference_failed"
+
+
+class QueueFull(ServingError):
+    """The deployment's batching queue already holds `queue_limit` requests."""
+
+    status_code = 503
+    code = "queue_full"
+
+
+class TaskNotServed(ServingError):
+    """The image API has no pre/post-processing for this model's task (e.g. obb); the raw
+    tensors of the inference protocol still work."""
+
+    status_code = 409
+    code = "task_not_served"
+
+
+class InvalidParameter(ServingError):
+    """An image API parameter (conf, iou, max_det, imgsz, render) out of range or malformed."""
+
+    code = "invalid_parameter"
+
+
+class DeploymentNotFound(ServingError):
+    """No such deployment in the caller's organization (another organization's is not found)."""
+
+    status_code = 404
+    code = "deployment_not_found"
+
+
+class ModelVersionNotFound(ServingError):
+    status_code = 404
+    code = "model_version_not_found"
+
+
+class DeploymentInactive(ServingError):
+    status_code = 409
+    code = "deployment_inactive"
+
+
+class DeploymentNotReady(ServingError):
+    """Still being exported and verified (creating), or its export failed."""
+
+    status_code = 409
+    code = "deployment_not_ready"
+
+
+class ModelUnavailable(ServingError):
+    """The model file could not be fetched or verified (object store down, checksum wrong)."""
+
+    status_code = 503
+    code = "model_unavailable"
+
+
+class RequestTooLarge(ServingError):
+    status_code = 413
+    code = "request_too_large"
+
+
+class TooManyImages(ServingError):
+    status_code = 413
+    code = "too_many_images"
+
+
+class UrlImagesDisabled(ServingError):
+    status_code = 403
+    code = "url_images_disabled"
+
+
+class AddressNotAllowed(ServingError):
+    status_code = 403
+    code = "address_not_allowed"
+
+
+class UrlImageTooLarge(ServingError):
+    status_code = 413
+    code = "url_image_too_large"
+
+
+class UrlFetchFailed(ServingError):
+    """The URL could not be fetched (bad URL, connection refused, non-2xx): 422; a timeout
+    answers 504 with the same code."""
+
+    status_code = 422
+    code = "url_fetch_failed"
+
+
+class ServiceUnavailable(ServingError):
+    """The serving process is still starting (its deployments not read yet)."""
+
+    status_code = 503
+    code = "server_not_ready"
 
 
 class ApiKeyMissing(ServingError):

@@ -22,9 +22,11 @@ async def home(request: Request) -> Response:
     async def build(api: Api, viewer: Viewer) -> dict[str, Any]:
         jobs = await api.get("/training/jobs", limit=8)
         datasets = await api.get("/datasets", limit=8)
+        deployments = await api.optional("/deployments", limit=8)
         return {
             "jobs": jobs,
             "datasets": datasets,
+            "deployments": deployments["items"] if deployments else [],
             "project_names": {p["id"]: p["name"] for p in viewer.projects},
             "steps": home_view.next_steps(viewer, datasets, jobs),
             "nav": "home",

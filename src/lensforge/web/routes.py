@@ -8,14 +8,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from lensforge.web import dataset_pages, job_pages, model_pages, org_pages, session_pages
+from lensforge.web import (
+    dataset_pages,
+    deployment_pages,
+    job_pages,
+    model_pages,
+    org_pages,
+    session_pages,
+)
 from lensforge.web.rendering import error_page
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def mount_web_ui(app: FastAPI) -> None:
-    for module in (session_pages, org_pages, dataset_pages, job_pages, model_pages):
+    for module in (
+        session_pages,
+        org_pages,
+        dataset_pages,
+        job_pages,
+        model_pages,
+        deployment_pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
