@@ -66,7 +66,9 @@ class Caller:
 class _Entry:
     checked_at: float  # monotonic
     caller: Caller | None
-    error: ServingError | None
+    # The refusal as its class and message: a fresh exception is raised on each use (re-raising
+    # one cached instance would pile up tracebacks).
+    error: tuple[type[ServingError], str] | None
     expires_at: datetime | None  # the key's or the access token's
 
 
@@ -89,7 +91,8 @@ class KeyVerifier:
         self._last_used_written: dict[uuid.UUID, float] = {}
 
     def verify(self, authorization: str | None, x_api_key: str | None) -> Caller:
-        """The caller, or an `ApiKey*` error (401) with the precise reason."""
+        """The caller, or an `ApiKey*` error (401) with the precise reason. Blocking: on a cache
+        miss it queries the database, so call it from a worker thread in async code."""
         token = _token(authorization, x_api_key)
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
@@ -103,7 +106,8 @@ class KeyVerifier:
                         self._evict(now)
                     self._cache[digest] = entry
         if entry.error is not None:
-            raise entry.error
+            error_type, message = entry.error
+            raise error_type(message)
         if entry.expires_at is not None and entry.expires_at <= utcnow():
             raise ApiKeyExpired(
                 "the API key has expired"
@@ -131,7 +135,9 @@ class KeyVerifier:
         try:
             caller, expires_at = self._resolve(token)
         except ServingError as exc:
-            return _Entry(checked_at=now, caller=None, error=exc, expires_at=None)
+            return _Entry(
+                checked_at=now, caller=None, error=(type(exc), exc.message), expires_at=None
+            )
         return _Entry(checked_at=now, caller=caller, error=None, expires_at=expires_at)
 
     def _resolve(self, token: str) -> tuple[Caller, datetime | None]:

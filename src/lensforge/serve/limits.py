@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 # A request waits at most this long for Redis before the limiter gives up (and fails open).
 _REDIS_TIMEOUT_SECONDS = 0.25
 _WARN_EVERY_SECONDS = 10.0
+# After a failure, requests skip Redis (failing open at once) for this long, so an unreachable
+# server does not add its timeout to every request.
+_RETRY_REDIS_AFTER_SECONDS = 1.0
 
 
 class RateLimits:
@@ -43,6 +46,7 @@ class RateLimits:
             )
             self._shared = ratelimit.RedisBuckets(self._redis)
         self._last_warning = -_WARN_EVERY_SECONDS
+        self._skip_redis_until = 0.0
 
     async def check(
         self,
@@ -75,10 +79,13 @@ class RateLimits:
         )
         if self._shared is None:
             outcome = self._local.take(limits)
+        elif time.monotonic() < self._skip_redis_until:
+            return {}
         else:
             try:
                 outcome = await self._shared.take(limits)
             except (RedisError, OSError) as exc:
+                self._skip_redis_until = time.monotonic() + _RETRY_REDIS_AFTER_SECONDS
                 self._warn(exc)
                 return {}
         fields = ratelimit.headers(limits, outcome)

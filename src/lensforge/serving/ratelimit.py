@@ -91,10 +91,12 @@ def headers(limits: Sequence[Limit], outcome: Outcome) -> dict[str, str]:
 
 class LocalBuckets:
     """Buckets in this process (one replica): a dict under a lock, on the monotonic clock.
-    Buckets idle long enough to be full again are dropped so the dict does not grow forever."""
+    When it holds `max_buckets`, those idle long enough to be full again are dropped (a full
+    bucket and a missing one are the same), so the dict does not grow forever."""
 
     def __init__(self, *, max_buckets: int = 100_000) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}  # bucket -> (tokens, at)
+        # bucket -> (tokens, at, rate, burst)
+        self._buckets: dict[str, tuple[float, float, float, int]] = {}
         self._lock = threading.Lock()
         self._max_buckets = max_buckets
 
@@ -114,10 +116,22 @@ class LocalBuckets:
             if allowed:
                 tokens = [t - 1 for t in tokens]
             if len(self._buckets) >= self._max_buckets:
-                self._buckets.clear()  # only full-again buckets matter little; see docstring
+                self._prune(at)
             for limit, left in zip(limits, tokens, strict=True):
-                self._buckets[limit.bucket] = (left, at)
+                self._buckets[limit.bucket] = (left, at, limit.rate, limit.burst)
         return Outcome(allowed=allowed, tokens=tuple(tokens))
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _prune(self, now: float) -> None:
+        full = [
+            bucket
+            for bucket, (tokens, at, rate, burst) in self._buckets.items()
+            if refill(tokens, now - at, rate=rate, burst=burst) >= burst
+        ]
+        for bucket in full:
+            del self._buckets[bucket]
 
 
 # KEYS: the buckets; ARGV: rate and burst per bucket, in order. Returns {allowed, tokens...}
