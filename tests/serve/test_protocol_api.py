@@ -175,3 +175,15 @@ def test_a_model_file_that_fails_its_checksum_is_never_served(world: World) -> N
     )
     _expect(answer, 503, "model_unavailable")
     assert "checksum" in answer.json()["error"]
+
+
+def test_rate_limits_answer_429_with_retry_after_and_headers_on_every_answer(world: World) -> None:
+    world.set_deployment(rate_limit_per_second=0.01, rate_limit_burst=2)
+    good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    _wait_for(lambda: "q=2" in _post(world, good, length).headers.get("RateLimit-Policy", ""))
+    answers = [_post(world, good, length) for _ in range(3)]  # at most 1 token left of 2
+    assert [a.status_code for a in answers].count(429) >= 2
+    refused = answers[-1]
+    _expect(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Policy"]
