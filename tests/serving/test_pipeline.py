@@ -142,3 +142,24 @@ def test_a_fixed_size_model_refuses_another_imgsz(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidParameter):
         preprocess([np.zeros((8, 8, 3), np.uint8)], card, (320, 320))
+
+
+def test_pose_keypoints_come_back_on_the_original_image(tmp_path: Path) -> None:
+    table = np.zeros((4 + 1 + 2 * 3, 2), np.float32)
+    table[:, 0] = [32, 32, 16, 16, 0.9, 30, 28, 0.8, 34, 36, 0.2]  # two keypoints
+    model = load_model(yolo_detector(tmp_path / "p.onnx", table, size=64))
+    card = ModelCard.build(
+        task="pose",
+        class_names=["person"],
+        model_info={"kpt_shape": [2, 3]},
+        inputs=model.signature.inputs,
+        metadata={},
+    )
+    batch, contexts = preprocess([np.zeros((128, 128, 3), np.uint8)], card)  # scale 0.5
+    (result,) = postprocess(list(model.run({"images": batch}).values()), contexts, card)
+    (person,) = result.detections or []
+    assert person.keypoints is not None
+    assert [[round(v, 2) for v in point] for point in person.keypoints] == [
+        [60.0, 56.0, 0.8],
+        [68.0, 72.0, 0.2],
+    ]
