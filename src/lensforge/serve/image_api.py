@@ -153,7 +153,8 @@ async def _json_images(
     body: bytes, parts: Serving, limit: int
 ) -> tuple[list[Upload], dict[str, Any]]:
     try:
-        document = json.loads(body)
+        # Megabytes of base64 parse off the event loop.
+        document = await asyncio.to_thread(json.loads, body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("the body is not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
@@ -167,7 +168,8 @@ async def _json_images(
             raise InvalidRequest(f"images.{index} must be an object with base64 or url")
         name = item.get("name") if isinstance(item.get("name"), str) else f"image-{index}"
         if isinstance(item.get("base64"), str):
-            uploads.append(Upload(str(name), _base64(item["base64"], index)))
+            data = await asyncio.to_thread(_base64, item["base64"], index)
+            uploads.append(Upload(str(name), data))
         elif isinstance(item.get("url"), str):
             uploads.append(Upload(str(name), await parts.url_images.fetch(item["url"])))
         else:
