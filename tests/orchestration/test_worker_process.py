@@ -132,7 +132,10 @@ def test_up_without_worker_starts_no_child(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENSFORGE_")}
     env["LENSFORGE_DATA_DIR"] = str(tmp_path / "data")
     with process(
-        [LENSFORGE, "up", "--port", str(port), "--no-worker"], env, tmp_path / "up.log"
+        # --no-serve too: the serving process is the other child `up` runs.
+        [LENSFORGE, "up", "--port", str(port), "--no-worker", "--no-serve"],
+        env,
+        tmp_path / "up.log",
     ) as up:
         wait_until(lambda: _port_open(port), timeout=60, what="the server to listen on its port")
         time.sleep(0.5)

@@ -4,11 +4,12 @@ local object store: two organizations, a tiny YOLO-shaped ONNX model deployed in
 
 from __future__ import annotations
 
+import hashlib
 import io
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -88,22 +89,29 @@ class World:
 
 
 def store_model(
-    world: World, path: Path, deployment_id: uuid.UUID, number: int, *, status: str = "ready"
+    world: World,
+    path: Path,
+    deployment_id: uuid.UUID,
+    number: int,
+    *,
+    status: str = "ready",
+    session: Session | None = None,
+    sha256: str | None = None,
 ) -> None:
-    import hashlib
-
+    """`path` in the object store and its version row (in `session` when given, so that a
+    deployment and its version appear together, as the API makes them)."""
     data = path.read_bytes()
     key = f"orgs/{world.a.id}/exports/{uuid.uuid4()}/model.onnx"
     create_object_store(world.settings).put(key, io.BytesIO(data), size=len(data))
-    with transaction(world.sessions) as session:
-        session.add(
+    with nullcontext(session) if session is not None else transaction(world.sessions) as used:
+        used.add(
             DeploymentVersion(
                 deployment_id=deployment_id,
                 number=number,
                 status=status,
                 format="onnx",
                 artifact_key=key,
-                sha256=hashlib.sha256(data).hexdigest(),
+                sha256=sha256 or hashlib.sha256(data).hexdigest(),
                 size_bytes=len(data),
                 task="detection",
                 class_names=CLASSES,

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from tritonclient.utils import InferenceServerException
 
 from lensforge.kit.db import transaction
-from lensforge.models.deployment import UsageRecord
+from lensforge.models.deployment import Deployment, UsageRecord
 from lensforge.serving.protocol import encode_infer_request
-from tests.serve.conftest import World, anchors
+from tests.serve.conftest import World, anchors, store_model
 
 
 def _inputs(batch: int, *, binary: bool) -> list[triton.InferInput]:
@@ -153,3 +153,37 @@ def _wait_for(condition: object, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_model_file_that_fails_its_checksum_is_never_served(world: World) -> None:
+    with transaction(world.sessions) as session:
+        broken = Deployment(
+            organization_id=world.a.id,
+            project_id=world.a.project_id,
+            name="broken",
+            status="ready",
+            current_version=1,
+        )
+        session.add(broken)
+        session.flush()
+        store_model(world, world.tmp / "v1.onnx", broken.id, 1, session=session, sha256="0" * 64)
+    good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    answer = httpx.post(
+        f"{world.url}/v2/models/broken/infer",
+        content=good,
+        headers={**world.headers(), "Inference-Header-Content-Length": str(length)},
+    )
+    _expect(answer, 503, "model_unavailable")
+    assert "checksum" in answer.json()["error"]
+
+
+def test_rate_limits_answer_429_with_retry_after_and_headers_on_every_answer(world: World) -> None:
+    world.set_deployment(rate_limit_per_second=0.01, rate_limit_burst=2)
+    good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    _wait_for(lambda: "q=2" in _post(world, good, length).headers.get("RateLimit-Policy", ""))
+    answers = [_post(world, good, length) for _ in range(3)]  # at most 1 token left of 2
+    assert [a.status_code for a in answers].count(429) >= 2
+    refused = answers[-1]
+    _expect(refused, 429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["RateLimit-Policy"]

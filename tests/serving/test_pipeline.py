@@ -79,7 +79,8 @@ def test_detection_boxes_map_back_to_the_original_image(tmp_path: Path) -> None:
     (result,) = postprocess(list(outputs.values()), contexts, card, conf=0.25, iou=0.7)
     assert (result.width, result.height) == (128, 32)
     found = [
-        (d.class_name, round(d.score, 2), [round(v, 1) for v in d.box]) for d in result.detections
+        (d.class_name, round(d.score, 2), [round(v, 1) for v in d.box])
+        for d in result.detections or []
     ]
     assert found == [
         ("cat", 0.95, [86.0, 12.0, 106.0, 32.0]),  # clipped to the image
@@ -117,7 +118,7 @@ def test_classification_crops_and_ranks(tmp_path: Path) -> None:
     batch, contexts = preprocess([np.zeros((40, 80, 3), np.uint8)], card)
     assert batch.shape == (1, 3, 32, 32)
     (result,) = postprocess(list(model.run({"images": batch}).values()), contexts, card)
-    assert [c.class_name for c in result.classifications] == ["c", "b", "a"]
+    assert [c.class_name for c in result.classifications or []] == ["c", "b", "a"]
 
 
 def test_an_obb_model_is_not_served_by_the_image_api(tmp_path: Path) -> None:
@@ -141,3 +142,24 @@ def test_a_fixed_size_model_refuses_another_imgsz(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidParameter):
         preprocess([np.zeros((8, 8, 3), np.uint8)], card, (320, 320))
+
+
+def test_pose_keypoints_come_back_on_the_original_image(tmp_path: Path) -> None:
+    table = np.zeros((4 + 1 + 2 * 3, 2), np.float32)
+    table[:, 0] = [32, 32, 16, 16, 0.9, 30, 28, 0.8, 34, 36, 0.2]  # two keypoints
+    model = load_model(yolo_detector(tmp_path / "p.onnx", table, size=64))
+    card = ModelCard.build(
+        task="pose",
+        class_names=["person"],
+        model_info={"kpt_shape": [2, 3]},
+        inputs=model.signature.inputs,
+        metadata={},
+    )
+    batch, contexts = preprocess([np.zeros((128, 128, 3), np.uint8)], card)  # scale 0.5
+    (result,) = postprocess(list(model.run({"images": batch}).values()), contexts, card)
+    (person,) = result.detections or []
+    assert person.keypoints is not None
+    assert [[round(v, 2) for v in point] for point in person.keypoints] == [
+        [60.0, 56.0, 0.8],
+        [68.0, 72.0, 0.2],
+    ]

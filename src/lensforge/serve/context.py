@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +24,8 @@ from lensforge.serve.metering import Meter, UsageEvent
 from lensforge.serve.url_images import UrlImages
 from lensforge.serving.errors import RequestTooLarge, ServingError
 from lensforge.serving.metrics import ServingMetrics
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,6 +76,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     # Starlette's form parser reads a cached body instead of the (consumed) stream.
     request._body = body
     return body
+
+
+class ClientGone(ServingError):
+    """The client disconnected before its answer: its place in the queue is freed."""
+
+    status_code = 499
+    code = "client_closed_request"
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """`work`, cancelled as soon as the client disconnects (its batching slot freed at once).
+    Call after the body is read: the next ASGI message can then only be the disconnect."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(request.receive())
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and gone.done() and gone.result().get("type") == "http.disconnect":
+            task.cancel()
+            raise ClientGone("the client disconnected")
+        return await task
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
 
 
 @dataclass

@@ -87,7 +87,7 @@ class DeploymentState:
     updated_at: datetime
     served: ServedVersion | None = None
     warming: dict[int, asyncio.Task[ServedVersion]] = field(default_factory=dict)
-    failed: dict[int, float] = field(default_factory=dict)
+    failed: dict[int, tuple[float, str]] = field(default_factory=dict)  # when, why
 
     @classmethod
     def of(cls, row: Deployment) -> DeploymentState:
@@ -228,6 +228,8 @@ class Directory:
             state = DeploymentState.of(row)
             self._states[row.id] = state
         else:
+            if row.updated_at != state.updated_at:
+                state.failed.clear()  # a change is worth another try
             state.update_from(row)
         if state.active and state.status == "ready" and state.current_version is not None:
             self._start_warm(state, state.current_version)
@@ -289,9 +291,9 @@ class Directory:
         if served is not None:
             return served
         if task is None:
+            _, why = state.failed.get(state.current_version, (0.0, "it failed to load"))
             raise ModelUnavailable(
-                f"version {state.current_version} of {state.name!r} failed to load; "
-                "retrying shortly"
+                f"version {state.current_version} of {state.name!r} cannot be served: {why}"
             )
         return await asyncio.shield(task)
 
@@ -305,10 +307,12 @@ class Directory:
         task = state.warming.get(number)
         if task is not None:
             return task
-        failed_at = state.failed.get(number)
-        if failed_at is not None and time.monotonic() - failed_at < _RETRY_FAILED_WARM_SECONDS:
+        failed = state.failed.get(number)
+        if failed is not None and time.monotonic() - failed[0] < _RETRY_FAILED_WARM_SECONDS:
             return None
         task = asyncio.get_running_loop().create_task(self._warm(state, number))
+        # A background warm nobody awaits: its failure is logged and kept in `failed`.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
         state.warming[number] = task
         return task
 
@@ -316,11 +320,11 @@ class Directory:
         try:
             served = await asyncio.to_thread(self._load, state, number)
         except ServingError as exc:
-            state.failed[number] = time.monotonic()
+            state.failed[number] = (time.monotonic(), exc.message)
             log.warning("serve.warm_failed", deployment=state.name, version=number, error=str(exc))
             raise
         except Exception as exc:
-            state.failed[number] = time.monotonic()
+            state.failed[number] = (time.monotonic(), repr(exc))
             log.warning("serve.warm_failed", deployment=state.name, version=number, exc_info=True)
             raise ModelUnavailable(f"version {number} of {state.name!r} cannot load") from exc
         finally:

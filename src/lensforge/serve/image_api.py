@@ -25,7 +25,13 @@ from starlette.datastructures import UploadFile
 
 from lensforge.auth.policy import Action
 from lensforge.inference.results import ImageResult
-from lensforge.serve.context import Serving, metered, read_body, serving_of
+from lensforge.serve.context import (
+    Serving,
+    metered,
+    read_body,
+    serving_of,
+    unless_disconnected,
+)
 from lensforge.serve.directory import ServedVersion
 from lensforge.serving.errors import (
     InvalidParameter,
@@ -87,7 +93,9 @@ async def infer_images(request: Request, deployment: str) -> Response:
         served = await parts.directory.serving(state)
         usage.version = served.number
         served.card.check_served()
-        results, rendered, timing = await _predict(parts, served, uploads, options, state.name)
+        results, rendered, timing = await _predict(
+            request, parts, served, uploads, options, state.name
+        )
         usage.queue_ms, usage.compute_ms, usage.batch_size = timing
         document: dict[str, Any] = {
             "deployment": state.name,
@@ -145,7 +153,8 @@ async def _json_images(
     body: bytes, parts: Serving, limit: int
 ) -> tuple[list[Upload], dict[str, Any]]:
     try:
-        document = json.loads(body)
+        # Megabytes of base64 parse off the event loop.
+        document = await asyncio.to_thread(json.loads, body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("the body is not JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
@@ -159,7 +168,8 @@ async def _json_images(
             raise InvalidRequest(f"images.{index} must be an object with base64 or url")
         name = item.get("name") if isinstance(item.get("name"), str) else f"image-{index}"
         if isinstance(item.get("base64"), str):
-            uploads.append(Upload(str(name), _base64(item["base64"], index)))
+            data = await asyncio.to_thread(_base64, item["base64"], index)
+            uploads.append(Upload(str(name), data))
         elif isinstance(item.get("url"), str):
             uploads.append(Upload(str(name), await parts.url_images.fetch(item["url"])))
         else:
@@ -248,14 +258,22 @@ def _flag(value: Any) -> bool:
 
 
 async def _predict(
-    parts: Serving, served: ServedVersion, uploads: list[Upload], options: Options, name: str
+    request: Request,
+    parts: Serving,
+    served: ServedVersion,
+    uploads: list[Upload],
+    options: Options,
+    name: str,
 ) -> tuple[list[ImageResult], list[str], tuple[float, float, int]]:
     card = served.card
     max_pixels = parts.settings.serving.max_image_pixels
     prepared = await asyncio.to_thread(_prepare, uploads, card, options, max_pixels)
     parts.metrics.queue_depth(name, served.batcher.depth)
-    outcomes = await asyncio.gather(
-        *(served.batcher.submit({card.input_name: tensor}) for _, tensor, _ in prepared)
+    outcomes = await unless_disconnected(
+        request,
+        asyncio.gather(
+            *(served.batcher.submit({card.input_name: tensor}) for _, tensor, _ in prepared)
+        ),
     )
     names = [spec.name for spec in served.signature.outputs]
 

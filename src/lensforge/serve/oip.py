@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from lensforge import __version__
 from lensforge.auth.policy import Action
-from lensforge.serve.context import metered, read_body, serving_of
+from lensforge.serve.context import metered, read_body, serving_of, unless_disconnected
 from lensforge.serve.directory import DeploymentState, ServedVersion
 from lensforge.serving.errors import ModelVersionNotFound, ServiceUnavailable
 from lensforge.serving.protocol import (
@@ -150,7 +150,7 @@ async def infer(request: Request, model: str, version: str | None = None) -> Res
         wanted = select_outputs(parsed, served.signature.outputs)
         usage.images = _rows(parsed.inputs)
         parts.metrics.queue_depth(deployment.name, served.batcher.depth)
-        outcome = await served.batcher.submit(dict(parsed.inputs))
+        outcome = await unless_disconnected(request, served.batcher.submit(dict(parsed.inputs)))
         usage.queue_ms, usage.compute_ms = outcome.queue_ms, outcome.compute_ms
         usage.batch_size = outcome.batch_size
         answer, length = encode_infer_response(
