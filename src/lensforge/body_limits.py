@@ -39,6 +39,7 @@ _ROUTE_CLASSES = (
     # Plots and tables a trainer reports (the route itself holds them to their own, lower limit).
     RouteClass("trainer", "PUT", re.compile(r"^/api/v1/trainer/jobs/[^/]+/artifacts/")),
     RouteClass("predict", "POST", re.compile(r"^/api/v1/training/jobs/[^/]+/predict$")),
+    RouteClass("predict", "POST", re.compile(r"^/api/v1/deployments/[^/]+/predict$")),
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Query, status
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, UploadFile, status
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -29,11 +29,14 @@ from lensforge.deployments.schemas import (
     DeploymentStatusName,
     DeploymentVersionRead,
     RollbackRequest,
+    TryItAnswer,
     UsageGroup,
     UsageReport,
     VersionCreate,
 )
 from lensforge.deployments.service import DeploymentService, current_versions
+from lensforge.deployments.try_it import MAX_TRY_IMAGES, TryImage, TryIt
+from lensforge.errors import ValidationFailed
 from lensforge.jobs.api import OrchestratorDep, RegistryDep
 from lensforge.kit.pagination import Offset
 from lensforge.kit.schemas import Page, UtcDateTime
@@ -368,4 +371,48 @@ def deployment_stats(
         organization_id=principal.organization_id,
         deployment_id=deployment.id,
         minutes=minutes,
+    )
+
+
+@router.post("/deployments/{deployment_id}/predict", response_model=TryItAnswer)
+def try_deployment(
+    deployment_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    store: ObjectStoreDep,
+    images: Annotated[list[UploadFile], File(description="JPEG, PNG or WebP images (at most 4)")],
+    principal: Principal = requires(Action.DEPLOYMENT_INFER),
+    conf: Annotated[float | None, Form(ge=0.0, le=1.0)] = None,
+    render: bool = False,
+) -> TryItAnswer:
+    """Try the deployment's current version on a few images (the web page's form), answered by
+    this server with the serving process's code and metered as route `ui`. Traffic belongs on
+    the serving process's image API (`urls.image`)."""
+    deployment = DeploymentService(session, registry).visible(principal, deployment_id, settle=True)
+    if len(images) > MAX_TRY_IMAGES:
+        raise ValidationFailed(
+            f"try at most {MAX_TRY_IMAGES} images here; use the image API for more",
+            code="too_many_images",
+            details={"fields": [{"field": "images", "message": "too many"}]},
+        )
+    sent = [
+        TryImage(name=i.filename or f"image-{n}", data=i.file.read()) for n, i in enumerate(images)
+    ]
+    version = current_versions(session, [deployment]).get(deployment.id)
+    answer = TryIt.shared(settings, store).predict(
+        session,
+        deployment,
+        version,
+        sent,
+        conf=conf,
+        render_images=render,
+        api_key_id=principal.api_key_id,
+    )
+    return TryItAnswer(
+        deployment=deployment.name,
+        version=answer.version,
+        request_id=answer.request_id,
+        results=[r.model_dump(mode="json") for r in answer.results],
+        rendered=answer.rendered,
     )

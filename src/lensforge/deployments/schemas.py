@@ -188,3 +188,14 @@ class DeploymentStats(Schema):
     deployment_id: uuid.UUID
     minutes: int
     points: list[StatsPoint] = Field(description="One per minute, oldest first; empty minutes 0.")
+
+
+class TryItAnswer(Schema):
+    """The try-it form's answer: the image API's shape (results in the platform's schema, and
+    each image drawn as a base64 JPEG when `render` was asked)."""
+
+    deployment: str
+    version: int
+    request_id: uuid.UUID
+    results: list[dict[str, Any]]
+    rendered: list[str] = Field(default_factory=list)

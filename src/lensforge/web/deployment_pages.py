@@ -16,7 +16,7 @@ from lensforge.web.rendering import Viewer, page
 
 router = APIRouter(include_in_schema=False)
 
-# The try-it form posts here; the page says so plainly where the server has no such route.
+# The try-it form posts here (the API server answers it with the serving code).
 PREDICT_ROUTE = "/api/v1/deployments/{deployment_id}/predict"
 USAGE_DAYS = 30
 
@@ -56,15 +56,6 @@ def _triton_snippet(v2_url: str, model_name: str, imgsz: list[int] | None) -> st
             f"result = client.infer({model}, [images], headers=dict(headers))",
             'print(result.as_numpy(meta["outputs"][0]["name"]).shape)',
         ]
-    )
-
-
-def _has_predict_route(request: Request) -> bool:
-    """Whether the API serves the try-it route (the page shows a placeholder otherwise)."""
-    return any(
-        str(getattr(route, "path", "")).startswith("/api/v1/deployments/{")
-        and str(getattr(route, "path", "")).endswith("}/predict")
-        for route in request.app.routes
     )
 
 
@@ -117,9 +108,7 @@ async def deployment(request: Request, deployment_id: str) -> Response:
             "keys": keys,
             "usage": usage,
             "snippets": snippets(found),
-            "predict_url": PREDICT_ROUTE.format(deployment_id=found["id"])
-            if _has_predict_route(request)
-            else None,
+            "predict_url": PREDICT_ROUTE.format(deployment_id=found["id"]),
             "nav": "deployments",
         }
 
