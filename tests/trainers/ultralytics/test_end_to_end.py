@@ -40,6 +40,7 @@ from tests.trainers.ultralytics.jobs import (
     upload_weights,
     wait_finished,
 )
+from tests.trainers.ultralytics.serving import assert_same_detections, deploy_and_predict
 from tests.trainers.ultralytics.shapes import (
     classification_dataset,
     pose_dataset,
@@ -65,6 +66,7 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     tmp_path: Path,
     sessions: sessionmaker[Session],
     ultralytics_python: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     account = sign_up(client)
     project, dataset = import_folder(
@@ -146,6 +148,14 @@ def test_yolo_detection_trains_on_the_raccoon_dataset(
     assert report["runtime"].startswith("onnxruntime")
     assert report["latency_ms"]["exported"]["median"] > 0
     assert report["latency_ms"]["pytorch"]["median"] > 0
+
+    # Deployed through the CLI, it answers the image API and the inference protocol
+    # (tritonclient, binary and JSON) with the job's own predictions (issue 14).
+    monkeypatch.setenv("LENSFORGE_CONFIG_DIR", str(tmp_path / "cli-config"))
+    served = deploy_and_predict(client, account, live_server, onnx["id"], held_out)
+    assert_same_detections(answer["results"][0], served.image_api)
+    assert_same_detections(answer["results"][0], served.protocol_binary)
+    assert served.protocol_binary == served.protocol_json
 
 
 def test_yolo_segmentation_trains_on_generated_shapes(
