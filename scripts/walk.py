@@ -237,6 +237,8 @@ def _environment(work: Path, url: str, options: argparse.Namespace) -> dict[str,
     env = {k: v for k, v in os.environ.items() if not k.startswith("LENSFORGE_")}
     env |= {
         "LENSFORGE_DATA_DIR": str(work / "data"),
+        # `up`'s serving child on a free port: the walk must not depend on 8001 being free.
+        "LENSFORGE_SERVING__PORT": str(_free_port()),
         "LENSFORGE_CONFIG_DIR": str(work / "config"),
         "LENSFORGE_URL": url,
         "LENSFORGE_PASSWORD": PASSWORD,

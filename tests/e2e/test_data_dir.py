@@ -75,7 +75,9 @@ def up(tmp_path: Path) -> Iterator[Up]:
         process = subprocess.Popen(
             [str(LENSFORGE), "up", "--port", str(port)],
             cwd=project,
-            env=env | {"LENSFORGE_DATA_DIR": "./.lensforge"},
+            # Its serving child on a free port too: parallel tests would all want 8001.
+            env=env
+            | {"LENSFORGE_DATA_DIR": "./.lensforge", "LENSFORGE_SERVING__PORT": str(_free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -29,7 +29,9 @@ def _free_port() -> int:
 def running_up(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("LENSFORGE_")} | {
-        "LENSFORGE_DATA_DIR": str(tmp_path / "data")
+        "LENSFORGE_DATA_DIR": str(tmp_path / "data"),
+        # Its serving child on a free port too: parallel tests would all want 8001.
+        "LENSFORGE_SERVING__PORT": str(_free_port()),
     }
     lensforge = Path(sys.executable).parent / "lensforge"
     log = (tmp_path / "server.log").open("wb")

@@ -382,7 +382,7 @@ def test_up_with_temporal_runs_a_dev_server_and_a_temporal_worker_and_stops_both
         "LENSFORGE_DATA_DIR": str(tmp_path / "data"),
         "LENSFORGE_TEMPORAL__DEV_SERVER_PORT": str(temporal_port),
     }
-    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal"]
+    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal", "--no-serve"]
     log = tmp_path / "up.log"
 
     def ready() -> bool:
@@ -423,7 +423,7 @@ def test_up_restarts_a_dead_temporal_dev_server_and_reports_it_in_ready(
         "LENSFORGE_TEMPORAL__RECONCILE_INTERVAL_SECONDS": "1",
         "LENSFORGE_TRAINERS__ENVIRONMENT": "current",
     }
-    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal"]
+    argv = [LENSFORGE, "up", "--port", str(port), "--orchestrator", "temporal", "--no-serve"]
     log = tmp_path / "up.log"
     api = f"http://127.0.0.1:{port}"
 

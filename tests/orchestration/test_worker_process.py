@@ -113,7 +113,9 @@ def test_up_runs_a_worker_child_restarts_it_and_stops_it_on_ctrl_c(tmp_path: Pat
         except httpx.TransportError:
             return False
 
-    with process([LENSFORGE, "up", "--port", str(port)], env, log) as up:
+    # --no-serve: the worker is then `up`'s only child (tests/serve/test_up_restart.py has
+    # the serving child restarted).
+    with process([LENSFORGE, "up", "--port", str(port), "--no-serve"], env, log) as up:
         wait_until(ready, timeout=60, what="the server")
         worker = wait_until(lambda: _children(up.pid), what="the worker child").pop()
         os.kill(worker, signal.SIGKILL)

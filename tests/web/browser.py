@@ -50,6 +50,8 @@ def up_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpServer]:
         "LENSFORGE_WORKER__POLL_INTERVAL_SECONDS": "0.2",
         "LENSFORGE_WORKER__HEARTBEAT_INTERVAL_SECONDS": "0.5",
         "LENSFORGE_WORKER__KILL_GRACE_SECONDS": "2",
+        # Its serving child on a free port too: parallel tests would all want 8001.
+        "LENSFORGE_SERVING__PORT": str(_free_port()),
     }
     log = root / "server.log"
     lensforge = Path(sys.executable).parent / "lensforge"
