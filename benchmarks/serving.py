@@ -45,7 +45,7 @@ from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RACCOONS = REPOSITORY.parent / "shared" / "data" / "raccoon-voc" / "images"
-CLIENTS = (1, 16)
+CLIENTS = tuple(int(c) for c in os.environ.get("BENCH_CLIENTS", "1,16").split(","))
 COCO_CLASSES = [f"class{i}" for i in range(80)]
 
 _EXPORT_SCRIPT = """
@@ -364,13 +364,16 @@ def main() -> None:
                 for mode in ("off", "on"):
                     served = row[f"batching_{mode}@{clients}"]
                     served["vs_raw"] = round(served["requests_per_s"] / raw, 3) if raw else None
-            off16 = row["batching_off@16"]["requests_per_s"]
-            row["batching_gain@16"] = (
-                round(row["batching_on@16"]["requests_per_s"] / off16, 3) if off16 else None
-            )
-            row["overhead_ms@1"] = round(
-                row["batching_off@1"]["p50_ms"] - row["raw@1"]["p50_ms"], 1
-            )
+            if "batching_off@16" in row and row["batching_off@16"]["requests_per_s"]:
+                row["batching_gain@16"] = round(
+                    row["batching_on@16"]["requests_per_s"]
+                    / row["batching_off@16"]["requests_per_s"],
+                    3,
+                )
+            if "raw@1" in row:
+                row["overhead_ms@1"] = round(
+                    row["batching_off@1"]["p50_ms"] - row["raw@1"]["p50_ms"], 1
+                )
             results[f"yolov8n@{size}"] = row
             print(json.dumps({f"yolov8n@{size}": row}), flush=True)
         results["deploy_to_first_answer_s"] = round(

@@ -140,7 +140,7 @@ def create_serve_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _load(path: Path, *, threads: int | None) -> Any:
-    return load_model(path, threads=threads, memory_factor=DEFAULT_MEMORY_FACTOR)
+    return load_model(path, threads=threads, memory_factor=DEFAULT_MEMORY_FACTOR, spin=False)
 
 
 def error_response(

@@ -104,11 +104,16 @@ def load_model(
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     memory_factor: float = DEFAULT_MEMORY_FACTOR,
+    spin: bool = True,
 ) -> LoadedModel:
     """An ONNX model file as a warm session; `ModelLoadFailed` when ONNX Runtime refuses it."""
     options = onnxruntime.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
+    if not spin:
+        # ONNX Runtime's worker threads busy-wait after each run by default; in a server they
+        # would take the cores the next requests' decoding and NMS need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         memory = estimate_memory(path, memory_factor)
         session = onnxruntime.InferenceSession(
