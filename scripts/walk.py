@@ -168,6 +168,15 @@ def _the_walk(
         raise SystemExit(f"walk failed: no ONNX file at {onnx}")
     print(f"  {onnx}: {onnx.stat().st_size} bytes; export {json.dumps(_verification(exported))}")
     walk.run("models", "capabilities")
+    walk.run("deploy", yolo["id"], "--name", "raccoons")
+    served = walk.json(
+        "infer", "raccoons", *map(str, held_out), "--conf", str(options.conf),
+        "--save-dir", "served",
+    )  # fmt: skip
+    served_boxes = _boxes_per_image(served)
+    print(f"  boxes per held-out image, served: {served_boxes}")
+    if not any(served_boxes.values()):
+        raise SystemExit(f"walk failed: the deployment found no raccoon ({served_boxes})")
     walk.run("api-keys", "create", "--name", "ci")
     return {
         "model": options.model,
