@@ -72,7 +72,7 @@ def create_serve_app(settings: Settings | None = None) -> FastAPI:
         threads = settings.serving.intra_op_threads or None
         pool = ModelPool(
             settings.serving.model_memory_budget_bytes,
-            loader=partial(_load, threads=threads),
+            loader=partial(_load, threads=threads, spin=settings.serving.onnx_spin_wait),
         )
         metrics = ServingMetrics()
         directory = Directory(
@@ -139,8 +139,8 @@ def create_serve_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _load(path: Path, *, threads: int | None) -> Any:
-    return load_model(path, threads=threads, memory_factor=DEFAULT_MEMORY_FACTOR, spin=False)
+def _load(path: Path, *, threads: int | None, spin: bool) -> Any:
+    return load_model(path, threads=threads, memory_factor=DEFAULT_MEMORY_FACTOR, spin=spin)
 
 
 def error_response(
