@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
+from datetime import timedelta
 
 import httpx
 import numpy as np
@@ -13,7 +15,10 @@ import tritonclient.http as triton
 from sqlalchemy import select
 from tritonclient.utils import InferenceServerException
 
+from lensforge.auth.api_keys import create_api_key, revoke_api_key
 from lensforge.kit.db import transaction
+from lensforge.kit.types import utcnow
+from lensforge.models import ApiKey
 from lensforge.models.deployment import Deployment, UsageRecord
 from lensforge.serving.protocol import encode_infer_request
 from tests.serve.conftest import World, anchors, store_model
@@ -187,3 +192,52 @@ def test_rate_limits_answer_429_with_retry_after_and_headers_on_every_answer(wor
     _expect(refused, 429, "rate_limited")
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["RateLimit-Policy"]
+
+
+def test_keys_out_of_scope_restricted_elsewhere_expired_or_revoked_are_refused(
+    world: World,
+) -> None:
+    """Over HTTP, each key refusal with its own status and code (the key cache is off here, so
+    each takes effect at the next request)."""
+
+    def key(scopes: list[str], **columns: object) -> tuple[uuid.UUID, str]:
+        with transaction(world.sessions) as session:
+            created = create_api_key(
+                session, organization_id=world.a.id, user_id=world.a.user_id, name="k",
+                scopes=scopes, expires_at=None,
+            )  # fmt: skip
+            for name, value in columns.items():
+                setattr(created.key, name, value)
+            return created.key.id, created.secret
+
+    good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    url = f"{world.url}/v2/models/detector"
+
+    _, reader = key(["deployment:read"])  # a read-only key: metadata yes, predictions no
+    assert httpx.get(url, headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+    _expect(_post(world, good, length, Authorization=f"Bearer {reader}"), 403, "scope_denied")
+
+    _, elsewhere = key(["deployment:infer"], deployment_ids=[str(uuid.uuid4())])
+    _expect(
+        _post(world, good, length, Authorization=f"Bearer {elsewhere}"),
+        403,
+        "deployment_not_allowed",
+    )
+    _, plural = key(["deployments:infer"], deployment_ids=[str(world.deployment_id)])
+    assert _post(world, good, length, Authorization=f"Bearer {plural}").status_code == 200
+
+    expiring_id, expiring = key(["deployment:infer"])
+    assert _post(world, good, length, **{"X-API-Key": expiring}).status_code == 200
+    with transaction(world.sessions) as session:
+        row = session.get(ApiKey, expiring_id)
+        assert row is not None
+        row.expires_at = utcnow() - timedelta(seconds=1)
+    _expect(_post(world, good, length, Authorization=f"Bearer {expiring}"), 401, "api_key_expired")
+
+    revoked_id, revoked = key(["deployment:infer"])
+    assert _post(world, good, length, Authorization=f"Bearer {revoked}").status_code == 200
+    with transaction(world.sessions) as session:
+        row = session.get(ApiKey, revoked_id)
+        assert row is not None
+        revoke_api_key(session, row)
+    _expect(_post(world, good, length, Authorization=f"Bearer {revoked}"), 401, "api_key_revoked")
