@@ -65,6 +65,9 @@ def _settle(session: Session, version: DeploymentVersion) -> bool:
     status, reason = export_job_status(session, export)
     if JobStatus(status) not in TERMINAL:
         return False
+    # The export row was read before its job's status: read it again, so that its file and
+    # verification (reported before the outcome) are seen (PostgreSQL's READ COMMITTED).
+    session.refresh(export)
     if status != JobStatus.COMPLETED.value:
         _fail(deployment, version, f"the ONNX export {status}: {reason or 'no reason given'}")
         return True

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lensforge.errors import Conflict, NotFound
+from lensforge.jobs.state import TERMINAL
 from lensforge.model_work.keys import input_image_key
 from lensforge.model_work.schemas import ExportRead, InferenceRunRead
 from lensforge.models import InferenceRun, ModelExport, TrainingJob
@@ -23,8 +24,21 @@ def _job(session: Session, job_id: Any) -> TrainingJob:
     return job
 
 
+def _outputs_as_new_as(
+    session: Session, record: ModelExport | InferenceRun, job: TrainingJob
+) -> None:
+    """Read `record` again after its job when the job is finished. On PostgreSQL each statement
+    sees what was committed before it (READ COMMITTED): the record, read before a trainer's
+    last reports committed, and then the job, read after, would show a completed export with
+    no verification report. The outputs are reported before the outcome, so a read after the
+    job's sees them."""
+    if job.status in {status.value for status in TERMINAL}:
+        session.refresh(record)
+
+
 def export_read(session: Session, export: ModelExport) -> ExportRead:
     job = _job(session, export.job_id)
+    _outputs_as_new_as(session, export, job)
     return ExportRead(
         id=export.id,
         project_id=export.project_id,
@@ -45,6 +59,7 @@ def export_read(session: Session, export: ModelExport) -> ExportRead:
 
 def run_read(session: Session, run: InferenceRun) -> InferenceRunRead:
     job = _job(session, run.job_id)
+    _outputs_as_new_as(session, run, job)
     return InferenceRunRead.model_validate(
         {
             "id": run.id,
