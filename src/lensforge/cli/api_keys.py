@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -21,12 +22,28 @@ app = typer.Typer(help="API keys for scripts and CI.", no_args_is_help=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _status(key: ApiKey) -> str:
+def key_status(key: ApiKey) -> str:
     if key.revoked_at is not None:
         return "[red]revoked[/]"
     if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
         return "[yellow]expired[/]"
     return "[green]active[/]"
+
+
+def keys_table(keys: Sequence[ApiKey]) -> Table:
+    """Keys as the CLI lists them: never the secret, its public prefix only."""
+    table = Table("ID", "Name", "Key", "Scopes", "Expires", "Last used", "Status")
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            escape(key.name),
+            f"lfk_{key.prefix}_…",
+            escape(", ".join(key.scopes)),
+            when(key.expires_at),
+            when(key.last_used_at),
+            key_status(key),
+        )
+    return table
 
 
 @app.command("list")
@@ -40,18 +57,7 @@ def list_keys(as_json: JsonOption = False) -> None:
     if not keys:
         console.print("no API keys; create one with `lensforge api-keys create`")
         return
-    table = Table("ID", "Name", "Key", "Scopes", "Expires", "Last used", "Status")
-    for key in keys:
-        table.add_row(
-            str(key.id),
-            escape(key.name),
-            f"lfk_{key.prefix}_…",
-            escape(", ".join(key.scopes)),
-            when(key.expires_at),
-            when(key.last_used_at),
-            _status(key),
-        )
-    console.print(table)
+    console.print(keys_table(keys))
 
 
 @app.command()

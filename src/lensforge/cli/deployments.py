@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,15 +26,16 @@ from lensforge.cli._deployment_refs import (
 from lensforge.cli._job_render import status
 from lensforge.cli._model_work_refs import CheckpointOption
 from lensforge.cli._model_work_render import result_table
+from lensforge.cli.api_keys import keys_table
 from lensforge.cli.output import EXIT_FAILURE, EXIT_INTERRUPTED, console, err_console, fail
 from lensforge.client import (
-    ApiKey,
     Deployment,
     DeploymentVersion,
     ImageResult,
     InferAnswer,
     LensforgeClient,
 )
+from lensforge.serving.snippets import curl_snippet, triton_snippet
 
 app = typer.Typer(
     help="Deployments: versions, keys, usage, rollback.",
@@ -229,37 +229,10 @@ def _rate(deployment: Deployment) -> str:
 
 def usage_snippets(deployment: Deployment) -> dict[str, str]:
     """Ready-to-copy calls of a deployment (the web page shows the same ones)."""
-    curl = (
-        'curl -H "Authorization: Bearer $LENSFORGE_API_KEY" '
-        f"-F images=@image.jpg {shlex.quote(deployment.urls.image)}"
-    )
+    curl = curl_snippet(deployment.urls.image)
     imgsz = deployment.version.model_info.get("imgsz") if deployment.version else None
-    triton = _triton_snippet(deployment.urls.v2, deployment.urls.model_name, imgsz)
+    triton = triton_snippet(deployment.urls.v2, deployment.urls.model_name, imgsz)
     return {"curl": curl, "tritonclient": triton}
-
-
-def _triton_snippet(v2_url: str, model_name: str, imgsz: list[int] | None) -> str:
-    """A tritonclient script that runs: metadata, then one (blank) image through the model."""
-    scheme, _, host = v2_url.partition("://")
-    ssl = ", ssl=True" if scheme == "https" else ""
-    height, width = (imgsz or [640, 640])[:2]
-    model = json.dumps(model_name)
-    return "\n".join(
-        [
-            "import numpy as np",
-            "import tritonclient.http as http",
-            "",
-            'headers = {"Authorization": "Bearer lfk_..."}  # an API key of the deployment',
-            f"client = http.InferenceServerClient({json.dumps(host.rstrip('/'))}{ssl})",
-            "# tritonclient adds to the headers it is given: a copy for each call",
-            f"meta = client.get_model_metadata({model}, headers=dict(headers))",
-            f"tensor = np.zeros((1, 3, {height}, {width}), np.float32)  # RGB / 255, letterboxed",
-            'images = http.InferInput(meta["inputs"][0]["name"], list(tensor.shape), "FP32")',
-            "images.set_data_from_numpy(tensor)",
-            f"result = client.infer({model}, [images], headers=dict(headers))",
-            'print(result.as_numpy(meta["outputs"][0]["name"]).shape)',
-        ]
-    )
 
 
 def _print_hints(deployment: Deployment) -> None:
@@ -564,14 +537,6 @@ def delete(
 # --- keys ------------------------------------------------------------------------------------
 
 
-def _key_status(key: ApiKey) -> str:
-    if key.revoked_at is not None:
-        return "[red]revoked[/]"
-    if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
-        return "[yellow]expired[/]"
-    return "[green]active[/]"
-
-
 @keys_app.command("create")
 def create_key(
     deployment: DeploymentArgument,
@@ -624,18 +589,7 @@ def list_keys(deployment: DeploymentArgument, as_json: JsonOption = False) -> No
             f"`lensforge deployments keys create {escape(found.name)}`"
         )
         return
-    table = Table("ID", "Name", "Key", "Scopes", "Expires", "Last used", "Status")
-    for key in keys:
-        table.add_row(
-            str(key.id),
-            escape(key.name),
-            f"lfk_{key.prefix}_…",
-            escape(", ".join(key.scopes)),
-            when(key.expires_at),
-            when(key.last_used_at),
-            _key_status(key),
-        )
-    console.print(table)
+    console.print(keys_table(keys))
 
 
 @keys_app.command("rotate")

@@ -8,8 +8,6 @@ transaction. The pool here is small: the form is for a look, not for traffic.
 
 from __future__ import annotations
 
-import base64
-import io
 import threading
 import time
 import uuid
@@ -21,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from lensforge.config import Settings
 from lensforge.errors import Conflict, LensforgeError
-from lensforge.inference.render import render
+from lensforge.inference.render import render_jpeg_base64
 from lensforge.inference.results import ImageResult
 from lensforge.kit.types import utcnow
 from lensforge.models import Deployment, DeploymentVersion, UsageRecord
@@ -174,9 +172,5 @@ class TryIt:
             )
             results.append(result)
             if render_images:
-                buffer = io.BytesIO()
-                render(Image.fromarray(pixels), result).convert("RGB").save(
-                    buffer, format="JPEG", quality=85
-                )
-                rendered.append(base64.b64encode(buffer.getvalue()).decode())
+                rendered.append(render_jpeg_base64(Image.fromarray(pixels), result))
         return (results, rendered), compute_ms

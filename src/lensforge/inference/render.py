@@ -10,6 +10,7 @@ size): callers rendering many results do it one by one.
 
 from __future__ import annotations
 
+import base64
 import colorsys
 import io
 import math
@@ -102,6 +103,13 @@ def render_png(source: BinaryIO | Path, result: ImageResult) -> bytes:
     buffer = io.BytesIO()
     drawn.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def render_jpeg_base64(image: Image.Image, result: ImageResult, quality: int = 85) -> str:
+    """`render` as a base64 JPEG: what the serving APIs put in their JSON answers."""
+    buffer = io.BytesIO()
+    render(image, result).convert("RGB").save(buffer, format="JPEG", quality=quality)
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 # --- pieces -----------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -319,9 +318,6 @@ def _prepare(
 def _render(image: Array, result: ImageResult) -> str:
     from PIL import Image
 
-    from lensforge.inference.render import render
+    from lensforge.inference.render import render_jpeg_base64
 
-    drawn = render(Image.fromarray(image), result)
-    buffer = io.BytesIO()
-    drawn.convert("RGB").save(buffer, format="JPEG", quality=85)
-    return base64.b64encode(buffer.getvalue()).decode()
+    return render_jpeg_base64(Image.fromarray(image), result)

@@ -4,13 +4,12 @@ live charts from the stats route, usage per day and the try-it form)."""
 
 from __future__ import annotations
 
-import json
-import shlex
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from lensforge.serving.snippets import curl_snippet, triton_snippet
 from lensforge.web.backend import Api, ApiError
 from lensforge.web.rendering import Viewer, page
 
@@ -25,38 +24,11 @@ def snippets(deployment: dict[str, Any]) -> dict[str, str]:
     """Ready-to-copy calls of the deployment: curl on the image API, tritonclient on OIP v2
     (the same as `lensforge deployments show` prints)."""
     urls = deployment["urls"]
-    curl = (
-        'curl -H "Authorization: Bearer $LENSFORGE_API_KEY" \\\n'
-        f"  -F images=@image.jpg {shlex.quote(str(urls['image']))}"
-    )
+    curl = curl_snippet(str(urls["image"]), line_break=True)
     version = deployment.get("version") or {}
     imgsz = (version.get("model_info") or {}).get("imgsz")
-    triton = _triton_snippet(str(urls["v2"]), str(urls["model_name"]), imgsz)
+    triton = triton_snippet(str(urls["v2"]), str(urls["model_name"]), imgsz)
     return {"curl": curl, "tritonclient": triton}
-
-
-def _triton_snippet(v2_url: str, model_name: str, imgsz: list[int] | None) -> str:
-    """A tritonclient script that runs: metadata, then one (blank) image through the model."""
-    scheme, _, host = v2_url.partition("://")
-    ssl = ", ssl=True" if scheme == "https" else ""
-    height, width = (imgsz or [640, 640])[:2]
-    model = json.dumps(model_name)
-    return "\n".join(
-        [
-            "import numpy as np",
-            "import tritonclient.http as http",
-            "",
-            'headers = {"Authorization": "Bearer lfk_..."}  # an API key of the deployment',
-            f"client = http.InferenceServerClient({json.dumps(host.rstrip('/'))}{ssl})",
-            "# tritonclient adds to the headers it is given: a copy for each call",
-            f"meta = client.get_model_metadata({model}, headers=dict(headers))",
-            f"tensor = np.zeros((1, 3, {height}, {width}), np.float32)  # RGB / 255, letterboxed",
-            'images = http.InferInput(meta["inputs"][0]["name"], list(tensor.shape), "FP32")',
-            "images.set_data_from_numpy(tensor)",
-            f"result = client.infer({model}, [images], headers=dict(headers))",
-            'print(result.as_numpy(meta["outputs"][0]["name"]).shape)',
-        ]
-    )
 
 
 @router.get("/projects/{project_id}/deployments")
