@@ -1,7 +1,11 @@
 """Model files on this replica's disk: fetched once from the object store, checked against the
-version's sha256, kept content-addressed (`<cache>/<sha256[:2]>/<sha256>.onnx`), so that every
-version of every deployment that serves the same file shares one copy, and a half-written file
-is never seen (written beside, then renamed)."""
+version's sha256, kept content-addressed (`<cache>/<sha256[:2]>/<sha256>/model.onnx`), so that
+every version of every deployment that serves the same file shares one copy, and a half-written
+file is never seen (written beside, then renamed).
+
+Each file has a folder of its own: a model comes from a trainer, which may be hostile, and ONNX
+Runtime reads a graph's "external data" from files beside it (it refuses absolute paths and
+`..`). Alone in its folder, a model can name no other organization's model as its weights."""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ class ModelFiles:
             return self._fetch(artifact_key, sha256)
 
     def _target(self, sha256: str) -> Path:
-        return self.cache_dir / sha256[:2] / f"{sha256}.onnx"
+        return self.cache_dir / sha256[:2] / sha256 / "model.onnx"
 
     def _fetch(self, artifact_key: str, sha256: str | None) -> Path:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
