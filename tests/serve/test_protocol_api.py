@@ -7,21 +7,24 @@ import json
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from sqlalchemy import select
+from sqlalchemy import select, update
 from tritonclient.utils import InferenceServerException
 
 from lensforge.auth.api_keys import create_api_key, revoke_api_key
+from lensforge.config import Settings
 from lensforge.kit.db import transaction
 from lensforge.kit.types import utcnow
 from lensforge.models import ApiKey
 from lensforge.models.deployment import Deployment, UsageRecord
 from lensforge.serving.protocol import encode_infer_request
-from tests.serve.conftest import World, anchors, store_model
+from tests.serve.conftest import World, anchors, running_world, store_model
+from tests.serving.onnx_models import yolo_detector
 
 
 def _inputs(batch: int, *, binary: bool) -> list[triton.InferInput]:
@@ -241,3 +244,31 @@ def test_keys_out_of_scope_restricted_elsewhere_expired_or_revoked_are_refused(
         assert row is not None
         revoke_api_key(session, row)
     _expect(_post(world, good, length, Authorization=f"Bearer {revoked}"), 401, "api_key_revoked")
+
+
+def test_a_deployment_ready_in_the_database_is_served_at_once_whatever_the_refresh(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A replica that saw a deployment refused (still creating) reads it again before refusing
+    once more: `lensforge deploy` returns when the API says ready, and the next request must be
+    answered, not wait for the replica's next look."""
+    good, length = encode_infer_request({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    with running_world(settings, tmp_path, refresh_interval_seconds=600.0) as world:
+        with transaction(world.sessions) as session:
+            later = Deployment(
+                organization_id=world.a.id, project_id=world.a.project_id, name="later",
+                status="creating", active=True, current_version=None, parameters={},
+            )  # fmt: skip
+            session.add(later)
+        url = f"{world.url}/v2/models/later/infer"
+        sent = {**world.headers(), "Inference-Header-Content-Length": str(length)}
+        _expect(httpx.post(url, content=good, headers=sent), 409, "deployment_not_ready")
+        path = yolo_detector(tmp_path / "later.onnx", anchors(0.5), size=None)
+        store_model(world, path, later.id, 1)
+        with transaction(world.sessions) as session:
+            session.execute(
+                update(Deployment)
+                .where(Deployment.id == later.id)
+                .values(status="ready", current_version=1, updated_at=utcnow())
+            )
+        assert httpx.post(url, content=good, headers=sent).status_code == 200

@@ -282,7 +282,15 @@ class Directory:
     async def serving(self, state: DeploymentState) -> ServedVersion:
         """The version answering now: the warm current one, or the previous one while the
         current one warms (an update never makes a request wait or fail)."""
-        state.check_serving()
+        try:
+            state.check_serving()
+        except (DeploymentInactive, DeploymentNotReady):
+            # The API may have settled or activated it since this replica last looked: a
+            # refusal is worth one fresh read, so that "ready" in the API is served at once.
+            row = await asyncio.to_thread(self._read_one, state.organization_id, str(state.id))
+            if row is not None:
+                self._apply(row)
+            state.check_serving()
         assert state.current_version is not None
         served = state.served
         if served is not None and served.number == state.current_version:
